@@ -1,0 +1,59 @@
+"""engine.run time / transformers forward time: same model, same 256-token prompt.
+
+Prints the ratio for the SDPA path (no capture, no knockout) and for the explicit path
+(hand-written scores and fp32 softmax, as used with knockouts and pattern captures).
+Both are measured against the Hugging Face forward in the same run (median of repeats).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+from transformers.utils import logging as hf_logging
+
+import interp
+from interp.data.random_models import build_random_model
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--tokens", type=int, default=256)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=8, kv_heads=4,
+                                  max_positions=4096)
+        engine = interp.load(path)
+    ids = torch.randint(4, 320, (1, args.tokens), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        hf = median_time(lambda: engine.model(input_ids=ids), args.repeats)
+        sdpa = median_time(lambda: engine.run(ids), args.repeats)
+        explicit = median_time(lambda: engine.run(ids, attn_impl="explicit"), args.repeats)
+    print(f"model: qwen3, {args.layers} layers, d_model {args.hidden}, prompt {args.tokens} tokens, "
+          f"{torch.get_num_threads()} threads, median of {args.repeats}")
+    print(f"transformers forward : {hf * 1e3:8.2f} ms")
+    print(f"engine (SDPA path)   : {sdpa * 1e3:8.2f} ms   ratio engine/HF = {sdpa / hf:.3f}")
+    print(f"engine (explicit)    : {explicit * 1e3:8.2f} ms   ratio engine/HF = {explicit / hf:.3f}")
+
+
+if __name__ == "__main__":
+    main()

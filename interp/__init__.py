@@ -1,0 +1,44 @@
+"""interp: which tokens matter where, and what causal masking buys — on one manual-forward engine."""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from interp.engine import Engine, Knockout, RunResult
+from interp.errors import InterpError
+
+__version__ = "0.1.0"
+
+DEFAULT_MODEL = "toy"
+
+
+def resolve_model(name_or_path: str | os.PathLike | None) -> str:
+    """'toy' (or None) → the bundled checkpoint's directory; anything else unchanged."""
+    name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    if name == "toy":
+        try:
+            from interp.data.toy import BUNDLED_MODEL_DIR
+        except ImportError:
+            raise InterpError("the bundled toy model is not part of this installation") from None
+        if not (BUNDLED_MODEL_DIR / "config.json").exists():
+            raise InterpError(f"the bundled toy model is missing from {BUNDLED_MODEL_DIR}; run `interp toy train`")
+        return str(BUNDLED_MODEL_DIR)
+    return name
+
+
+def load(
+    name_or_path: str | os.PathLike | None = DEFAULT_MODEL,
+    *,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> Engine:
+    """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine."""
+    from interp.engine import load_engine
+
+    return load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+
+
+__all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model"]

@@ -1,0 +1,1 @@
+"""Analyses built on the engine: mask-impact, evaluation, finetuning, stages."""

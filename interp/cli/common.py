@@ -1,0 +1,47 @@
+"""Options and helpers every command shares: model/device/dtype flags, loading, atomic writes."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+ModelOpt = Annotated[
+    Optional[str],
+    typer.Option("--model", "-m", help="Hub id, local save_pretrained directory, or 'toy' (the bundled model; default)."),
+]
+DeviceOpt = Annotated[str, typer.Option(help="torch device: cpu, cuda, cuda:1, mps.")]
+DtypeOpt = Annotated[str, typer.Option(help="float32 (exact), bfloat16 or float16.")]
+TrustOpt = Annotated[
+    bool, typer.Option("--trust-remote-code", help="Allow the checkpoint's own Python code (off by default).")
+]
+AttentionOpt = Annotated[
+    str,
+    typer.Option(
+        help="causal; prefix (the prompt attends bidirectionally, what follows causally); bidirectional.",
+    ),
+]
+
+
+def load_quietly(model: str | None, device: str = "cpu", dtype: str = "float32", trust_remote_code: bool = False):
+    """interp.load with transformers' progress bars and warnings silenced for the terminal."""
+    from transformers.utils import logging as hf_logging
+
+    import interp
+
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    return interp.load(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+
+
+def read_prompt(prompt: str) -> str:
+    """A prompt given inline, or the contents of a .txt file path."""
+    from pathlib import Path
+
+    from interp.errors import InterpError
+
+    if prompt.endswith(".txt") and Path(prompt).is_file():
+        prompt = Path(prompt).read_text(encoding="utf-8").rstrip("\n")
+    if not prompt.strip():
+        raise InterpError("empty prompt: give some text (or a .txt file that has some)")
+    return prompt

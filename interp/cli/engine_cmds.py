@@ -1,0 +1,43 @@
+"""Commands that run the engine directly: next-token predictions and greedy generation."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from interp.cli.common import AttentionOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt
+
+
+def predict(
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text, or a path to a .txt file.")],
+    model: ModelOpt = None,
+    attention: AttentionOpt = "causal",
+    top_k: Annotated[int, typer.Option(help="How many next tokens to show.")] = 5,
+    device: DeviceOpt = "cpu",
+    dtype: DtypeOpt = "float32",
+    trust_remote_code: TrustOpt = False,
+) -> None:
+    """Show the model's top next tokens after PROMPT (prefix mode: the whole prompt is the prefix)."""
+    from interp.analyses.predict import top_next_tokens
+
+    text = read_prompt(prompt)
+    engine = load_quietly(model, device, dtype, trust_remote_code)
+    for token, prob in top_next_tokens(engine, text, attention=attention, k=top_k):
+        typer.echo(f"{prob:8.4f}  {token!r}")
+
+
+def generate(
+    prompt: Annotated[str, typer.Option("--prompt", "-p", help="Text, or a path to a .txt file.")],
+    model: ModelOpt = None,
+    attention: AttentionOpt = "causal",
+    max_new_tokens: Annotated[int, typer.Option(help="Stop after this many tokens (or at EOS).")] = 20,
+    device: DeviceOpt = "cpu",
+    dtype: DtypeOpt = "float32",
+    trust_remote_code: TrustOpt = False,
+) -> None:
+    """Greedy text after PROMPT; --attention prefix prefills the prompt bidirectionally, then decodes causally."""
+    text = read_prompt(prompt)
+    engine = load_quietly(model, device, dtype, trust_remote_code)
+    out = engine.generate(text, max_new_tokens=max_new_tokens, attention=attention)
+    typer.echo(text + out.texts[0])

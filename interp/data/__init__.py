@@ -1,0 +1,1 @@
+"""Task loaders, the bundled toy world and the bundled toy model."""

@@ -1,0 +1,108 @@
+"""Load a Hugging Face checkpoint (hub id or `save_pretrained` directory) into an Engine."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from interp.engine.arch import spec_for, supported_names
+from interp.engine.engine import Engine
+from interp.errors import InterpError
+
+DTYPES = {
+    "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
+    "bfloat16": torch.bfloat16, "bf16": torch.bfloat16,
+    "float16": torch.float16, "fp16": torch.float16, "half": torch.float16,
+}
+
+
+def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
+    """'bf16' / torch.bfloat16 / 'auto' → what from_pretrained takes."""
+    if dtype is None:
+        return torch.float32
+    if isinstance(dtype, torch.dtype) or dtype == "auto":
+        return dtype
+    try:
+        return DTYPES[str(dtype).lower()]
+    except KeyError:
+        raise InterpError(f"unknown dtype {dtype!r}; choose one of float32, bfloat16, float16, auto") from None
+
+
+def load_engine(
+    name_or_path: str | os.PathLike,
+    *,
+    dtype: str | torch.dtype | None = "float32",
+    device: str | torch.device = "cpu",
+    trust_remote_code: bool = False,
+) -> Engine:
+    """Load config, weights (safetensors preferred) and tokenizer; refuse unsupported models."""
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
+
+    name = str(name_or_path)
+    torch_dtype = parse_dtype(dtype)
+    _check_resolvable(name)
+    try:
+        config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot resolve this model"
+        raise InterpError(_unresolvable(name, exc)) from None
+    spec = spec_for(config)
+    auto_class = AutoModelForImageTextToText if spec.multimodal else AutoModelForCausalLM
+    quiet = logging.getLogger("transformers.modeling_utils")
+    level = quiet.level
+    try:
+        quiet.setLevel(logging.ERROR)
+        model = auto_class.from_pretrained(
+            name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code
+        )
+        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except Exception as exc:
+        raise InterpError(_unresolvable(name, exc)) from None
+    finally:
+        quiet.setLevel(level)
+    model.to(device).eval()
+    return Engine(model, tokenizer, spec, name=name)
+
+
+def _looks_like_path(name: str) -> bool:
+    return name.startswith(("/", "./", "../", "~")) or os.sep * 2 in name or name.count("/") > 1
+
+
+def _check_resolvable(name: str) -> None:
+    """Fail fast, in one line, instead of letting the hub client retry for half a minute."""
+    path = Path(name).expanduser()
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise InterpError(f"{name!r} is a directory without config.json: not a save_pretrained checkpoint")
+        return
+    if _looks_like_path(name):
+        raise InterpError(f"no such model directory: {name!r}")
+    from huggingface_hub import constants, try_to_load_from_cache
+
+    cached = try_to_load_from_cache(name, "config.json")
+    if isinstance(cached, str) or constants.HF_HUB_OFFLINE:
+        return
+    if not _hub_reachable(constants.ENDPOINT):
+        raise InterpError(
+            f"unknown model {name!r}: not a local directory, not in the Hugging Face cache, and the hub "
+            f"({constants.ENDPOINT}) is unreachable"
+        )
+
+
+def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    import socket
+    from urllib.parse import urlparse
+
+    url = urlparse(endpoint)
+    try:
+        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _unresolvable(name: str, exc: Exception) -> str:
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return f"cannot load model {name!r}: {text[:240].rstrip('.')}"

@@ -1,0 +1,125 @@
+"""Attention masks: which key each query may see, as booleans (True = visible).
+
+One rule covers all three modes. With real-token positions qp (query) and kp (key) and a
+per-row prefix length p:
+
+    visible  ⇔  key is a real token  and  kp ≤ max(qp, p − 1)  [and |qp − kp| < window]
+
+causal is p = 0, bidirectional is p = ∞, prefix is the user's p: queries inside the prefix see
+the whole prefix, later queries see the prefix and everything up to themselves — exactly what a
+bidirectional prefill of p tokens followed by causal decoding computes.
+
+Padding query rows see only themselves, so no row is ever empty unless a knockout empties it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Literal, Sequence
+
+import torch
+
+from interp.errors import InterpError
+
+AttentionMode = Literal["causal", "bidirectional", "prefix"]
+MODES: tuple[str, ...] = ("causal", "bidirectional", "prefix")
+_INF_PREFIX = 2**62
+
+
+def prefix_lengths(
+    mode: str, prefix_len: int | Sequence[int] | torch.Tensor | None, batch: int, device
+) -> torch.Tensor:
+    """Per-row prefix length [B] that turns `mode` into the single visibility rule above."""
+    if mode not in MODES:
+        raise InterpError(f"unknown attention mode {mode!r}; choose one of {', '.join(MODES)}")
+    if mode == "causal":
+        return torch.zeros(batch, dtype=torch.long, device=device)
+    if mode == "bidirectional":
+        return torch.full((batch,), _INF_PREFIX, dtype=torch.long, device=device)
+    if prefix_len is None:
+        raise InterpError("attention='prefix' needs prefix_len (an int or one per row)")
+    p = torch.as_tensor(prefix_len, dtype=torch.long, device=device)
+    if p.ndim == 0:
+        p = p.expand(batch)
+    if p.shape != (batch,):
+        raise InterpError(f"prefix_len has {p.numel()} values for a batch of {batch}")
+    if (p < 0).any():
+        raise InterpError("prefix_len must be ≥ 0")
+    return p.clone()
+
+
+def visibility(
+    query_pos: torch.Tensor,  # [B,Tq] real-token positions
+    query_valid: torch.Tensor,  # [B,Tq] bool
+    key_pos: torch.Tensor,  # [B,Tk]
+    key_valid: torch.Tensor,  # [B,Tk] bool
+    prefix: torch.Tensor,  # [B]
+    window: int | None = None,
+) -> torch.Tensor:
+    """[B,Tq,Tk] bool: which keys each query sees (before knockouts)."""
+    qp = query_pos[:, :, None]
+    kp = key_pos[:, None, :]
+    limit = torch.maximum(qp, (prefix - 1)[:, None, None])
+    visible = key_valid[:, None, :] & (kp <= limit)
+    if window is not None:
+        visible &= (qp - kp).abs() < window
+    # Padding queries attend to themselves only: their output is never read, and no row is empty.
+    t_q, t_k = query_pos.shape[1], key_pos.shape[1]
+    self_key = torch.arange(t_q, device=query_pos.device)[:, None] + (t_k - t_q) == torch.arange(
+        t_k, device=query_pos.device
+    )
+    pad_rows = ~query_valid[:, :, None] & self_key[None]
+    return torch.where(~query_valid[:, :, None], pad_rows, visible)
+
+
+@dataclass(frozen=True)
+class Knockout:
+    """Remove keys from attention: their logits become -inf.
+
+    `keys` are column indices into the key sequence (the input tokens, after any cached past);
+    `layers`, `heads`, `queries` default to all. A query row left with no key gives zero
+    attention output, never NaN.
+    """
+
+    keys: Sequence[int]
+    layers: Sequence[int] | None = None
+    heads: Sequence[int] | None = None
+    queries: Sequence[int] | None = None
+
+    def applies_to(self, layer: int) -> bool:
+        return self.layers is None or layer in self.layers
+
+
+def knockout_mask(
+    knockouts: Iterable[Knockout], layer: int, n_heads: int, t_q: int, t_k: int, device
+) -> torch.Tensor | None:
+    """[H,Tq,Tk] bool of removed (head, query, key) triples at `layer`, or None if nothing."""
+    removed = None
+    for ko in knockouts:
+        if not ko.applies_to(layer):
+            continue
+        if removed is None:
+            removed = torch.zeros(n_heads, t_q, t_k, dtype=torch.bool, device=device)
+        heads = _index(ko.heads, n_heads, "head")
+        queries = _index(ko.queries, t_q, "query position")
+        keys = _index(ko.keys, t_k, "key position")
+        removed[heads[:, None, None], queries[None, :, None], keys[None, None, :]] = True
+    return removed
+
+
+def _index(values: Sequence[int] | None, size: int, what: str) -> torch.Tensor:
+    if values is None:
+        return torch.arange(size)
+    idx = torch.as_tensor(list(values), dtype=torch.long)
+    if idx.numel() and (idx.min() < -size or idx.max() >= size):
+        raise InterpError(f"knockout {what} out of range: {values} (size {size})")
+    return idx % size
+
+
+def validate_knockouts(knockouts: Iterable[Knockout], n_layers: int) -> list[Knockout]:
+    out = list(knockouts)
+    for ko in out:
+        for layer in ko.layers or ():
+            if not 0 <= layer < n_layers:
+                raise InterpError(f"knockout layer {layer} out of range (model has {n_layers} layers)")
+    return out

@@ -1,0 +1,71 @@
+"""Bad input → one line on stderr, exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "interp.cli.app", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def assert_clean_error(proc: subprocess.CompletedProcess, fragment: str) -> None:
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("error: ") and fragment in lines[0], lines[0]
+
+
+@pytest.fixture(scope="module")
+def gpt2_dir(tmp_path_factory):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from interp.data.random_models import make_tokenizer
+
+    out = tmp_path_factory.mktemp("gpt2")
+    GPT2LMHeadModel(GPT2Config(n_layer=1, n_embd=32, n_head=2, vocab_size=320)).save_pretrained(out)
+    make_tokenizer().save_pretrained(out)
+    return out
+
+
+def test_unknown_model_directory():
+    assert_clean_error(run_cli("predict", "-p", "hello", "-m", "/no/such/checkpoint"), "no such model directory")
+
+
+def test_unknown_hub_id_fails_fast_offline():
+    assert_clean_error(run_cli("predict", "-p", "hello", "-m", "nobody/no-such-model-xyz"), "unknown model")
+
+
+def test_unsupported_architecture_names_what_is_supported(gpt2_dir):
+    assert_clean_error(run_cli("predict", "-p", "hello", "-m", str(gpt2_dir)), "unsupported architecture 'gpt2'; supported: llama")
+
+
+def test_empty_prompt(model_dirs):
+    assert_clean_error(run_cli("predict", "-p", "   ", "-m", str(model_dirs("qwen3"))), "empty prompt")
+
+
+def test_prompt_longer_than_the_model_allows(model_dirs):
+    # The tiny models allow 256 positions; the byte-level tokenizer gives one token per character.
+    proc = run_cli("predict", "-p", "x" * 400, "-m", str(model_dirs("qwen3")))
+    assert_clean_error(proc, "the model allows at most 256")
+
+
+def test_bad_attention_mode(model_dirs):
+    proc = run_cli("predict", "-p", "hello", "--attention", "sideways", "-m", str(model_dirs("qwen3")))
+    assert_clean_error(proc, "unknown attention mode 'sideways'")
+
+
+def test_predict_and_generate_run(model_dirs):
+    proc = run_cli("predict", "-p", "hello", "-m", str(model_dirs("qwen3")), "--top-k", "3")
+    assert proc.returncode == 0, proc.stderr
+    probs = [float(line.split()[0]) for line in proc.stdout.splitlines()]
+    assert len(probs) == 3 and probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1
+    proc = run_cli("generate", "-p", "hello", "-m", str(model_dirs("qwen3")), "--max-new-tokens", "3", "--attention", "prefix")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("hello")
