@@ -199,8 +199,7 @@ class Engine:
                 masks[w] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
 
         x = self.decoder.embed_tokens(ids)  # [B,T,D]
-        cos, sin = self.decoder.rotary_emb(x, positions)
-        query_scale = self.spec.query_scaling(self.config, positions) if self.spec.query_scaling else None
+        cos, sin, query_scale = self.position_embeddings(x, positions)
         step = _Step(
             cos=cos, sin=sin, query_scale=query_scale, masks=masks, knockouts=knockouts,
             capture=wanted, causal_fast=causal_fast, past=past,
@@ -268,6 +267,14 @@ class Engine:
         attn_out = attn.o_proj(rearrange(z, "b t h d -> b t (h d)"))
         self._keep(step, "head_out", layer, lambda: self.head_contributions(layer, z))
         return attn_out
+
+    def position_embeddings(
+        self, x: torch.Tensor, positions: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """cos, sin [B,T,dh] from the checkpoint's rotary module, and any query scale [B,T]."""
+        cos, sin = self.decoder.rotary_emb(x, positions)
+        query_scale = self.spec.query_scaling(self.config, positions) if self.spec.query_scaling else None
+        return cos, sin, query_scale
 
     def qkv(
         self, layer: int, h: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor, query_scale: torch.Tensor | None
