@@ -1,0 +1,98 @@
+"""Atomic writes: a result file is either the old one or the complete new one, never half of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import yaml
+
+from interp.errors import InterpError
+
+
+@contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temp path beside `path`; on success rename it over `path` (same filesystem)."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        if tmp_path.exists():
+            tmp_path.unlink()
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def write_json(path: str | os.PathLike, data: Any) -> Path:
+    return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def write_table(df, path: str | os.PathLike, fmt: str | None = None) -> Path:
+    """A pandas DataFrame as CSV or Parquet (by `fmt` or the file suffix), atomically."""
+    fmt = fmt or ("parquet" if str(path).endswith(".parquet") else "csv")
+    if fmt not in ("csv", "parquet"):
+        raise InterpError(f"unknown table format {fmt!r}; choose csv or parquet")
+    with atomic_path(path) as tmp:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False)
+    return Path(path)
+
+
+def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
+    """A matplotlib figure as PNG (or by suffix), atomically."""
+    suffix = Path(path).suffix.lstrip(".") or "png"
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=suffix, **kwargs)
+    return Path(path)
+
+
+def read_yaml(path: str | os.PathLike) -> Any:
+    """YAML → Python, with a one-line error for missing or malformed files."""
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise InterpError(f"no such file: {path}") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark is not None else ""
+        raise InterpError(f"malformed YAML in {path}{where}: {getattr(exc, 'problem', exc)}") from None
+
+
+def read_jsonl(path: str | os.PathLike, required: tuple[str, ...] = ()) -> tuple[list[dict], int]:
+    """JSON Lines → (rows that have every required field, number of rows skipped).
+
+    A line that is not JSON at all is malformed input (error); a well-formed row missing a field
+    is skipped and counted, as dataset loaders do.
+    """
+    rows, skipped = [], 0
+    try:
+        lines = Path(path).read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise InterpError(f"no such file: {path}") from None
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InterpError(f"malformed JSONL in {path} line {number}: {exc.msg}") from None
+        if not isinstance(row, dict) or any(row.get(k) is None for k in required):
+            skipped += 1
+            continue
+        rows.append(row)
+    return rows, skipped
