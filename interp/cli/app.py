@@ -7,6 +7,8 @@ import sys
 import typer
 
 from interp.cli import engine_cmds
+from interp.cli.eval import eval_cmd
+from interp.cli.stage import stage_app
 from interp.errors import InterpError
 
 app = typer.Typer(
@@ -18,6 +20,8 @@ app = typer.Typer(
 )
 app.command("predict")(engine_cmds.predict)
 app.command("generate")(engine_cmds.generate)
+app.command("eval")(eval_cmd)
+app.add_typer(stage_app, name="stage")
 
 
 def _register_optional() -> None:

@@ -215,10 +215,9 @@ class Engine:
         if logits != "none" or "ln_final" in wanted or "logits" in wanted:
             h = self.decoder.norm(x)
             self._keep(step, "ln_final", None, h)
-            if logits == "last":
-                h = h[:, -1:]
-            out_logits = self.lm_head(h)
-            self._keep(step, "logits", None, out_logits)
+            if logits != "none" or "logits" in wanted:
+                out_logits = self.lm_head(h[:, -1:] if logits == "last" else h)
+                self._keep(step, "logits", None, out_logits)
         return RunResult(out_logits, step.cache, step.new_past, ids, mask, positions)
 
     __call__ = run

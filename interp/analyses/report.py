@@ -1,0 +1,215 @@
+"""The recovery report: how much zero-shot accuracy the ablation cost and finetuning won back.
+
+From the newest finished run of each stage under RUNS:
+  S1 = stage 1 (causal), S2 = stage 2 (prefix), S4 = stage 4's prefix eval of the 3b checkpoint
+  (the model finetuned under the prefix mask); the 3a checkpoint's prefix eval is shown beside it,
+  and both checkpoints' causal evals too.
+  retention = S2/S1, recovery = S4/S1, gain = S4 − S2, Δ = S2 − S1 (DESIGN.md).
+The seed's success criteria, on the macro: S4 ≥ 0.8 × S1 and S4 ≥ S2 + 0.05.
+Written atomically as RUNS/report.md, RUNS/report.csv (the long table) and RUNS/report.png.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from interp.analyses.stages import latest_run
+from interp.errors import InterpError
+from interp.util.io import save_figure, write_table, write_text
+
+METRICS = ("acc", "acc_norm")
+MACRO = "macro"
+# condition → column label, in display order
+CONDITIONS = {
+    "S1": "S1 causal",
+    "S2": "S2 prefix",
+    "S4": "S4 3b prefix",
+    "S4_3a": "S4 3a prefix",
+    "3b_causal": "3b causal",
+    "3a_causal": "3a causal",
+}
+RECOVERY_FLOOR = 0.8  # S4 ≥ 0.8 × S1
+GAIN_FLOOR = 0.05  # S4 ≥ S2 + 0.05
+
+
+@dataclass
+class StageResults:
+    """Each condition's metrics.json content (evaluate's shape) and the run it came from."""
+
+    metrics: dict[str, dict]
+    runs: dict[str, Path]
+
+
+def collect(runs_dir: str | Path) -> StageResults:
+    metrics: dict[str, dict] = {}
+    runs: dict[str, Path] = {}
+    for stage, condition in (("1", "S1"), ("2", "S2")):
+        run = latest_run(runs_dir, stage)
+        if run is not None:
+            metrics[condition], runs[condition] = _read(run / "metrics.json"), run
+    run = latest_run(runs_dir, "4")
+    if run is not None:
+        evals = _read(run / "metrics.json").get("evals", {})
+        for label, prefix_key, causal_key in (("3b", "S4", "3b_causal"), ("3a", "S4_3a", "3a_causal")):
+            for mode, key in (("prefix", prefix_key), ("causal", causal_key)):
+                if mode in evals.get(label, {}):
+                    metrics[key], runs[key] = evals[label][mode], run
+    if not metrics:
+        raise InterpError(f"no finished stage runs under {runs_dir}: run `interp stage run 1` first")
+    return StageResults(metrics, runs)
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
+
+
+def recovery_table(results: StageResults, metric: str = "acc") -> pd.DataFrame:
+    """Rows: tasks then macro. Columns: chance, each condition, Δ, retention, gain, recovery."""
+    tasks: list[str] = []
+    for m in results.metrics.values():
+        tasks += [t for t in m["tasks"] if t not in tasks]
+    nan = float("nan")
+    rows = []
+    for task in [*tasks, MACRO]:
+        row: dict = {"task": task}
+        chances = [m["tasks"][task]["chance"] for m in results.metrics.values() if task in m["tasks"]]
+        row["chance"] = chances[0] if chances else _mean_chance(results, tasks)
+        for key, label in CONDITIONS.items():
+            m = results.metrics.get(key)
+            if m is None:
+                row[label] = nan
+            elif task == MACRO:
+                row[label] = m[f"macro_{metric}"]
+            else:
+                row[label] = m["tasks"].get(task, {}).get(metric, nan)
+        s1, s2, s4, s4a = (row[CONDITIONS[k]] for k in ("S1", "S2", "S4", "S4_3a"))
+        row.update({
+            "Δ S2−S1": s2 - s1, "retention S2/S1": _ratio(s2, s1),
+            "gain S4−S2": s4 - s2, "recovery S4/S1": _ratio(s4, s1), "recovery 3a S4/S1": _ratio(s4a, s1),
+        })
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _mean_chance(results: StageResults, tasks: list[str]) -> float:
+    first = next(iter(results.metrics.values()))
+    values = [first["tasks"][t]["chance"] for t in tasks if t in first["tasks"]]
+    return sum(values) / len(values) if values else float("nan")
+
+
+def success_criteria(table: pd.DataFrame) -> list[dict]:
+    """The seed's two criteria on the macro, for the 3b checkpoint (and 3a beside it)."""
+    macro = table.set_index("task").loc[MACRO]
+    s1, s2 = macro[CONDITIONS["S1"]], macro[CONDITIONS["S2"]]
+    out = []
+    for checkpoint, key in (("3b", "S4"), ("3a", "S4_3a")):
+        s4 = macro[CONDITIONS[key]]
+        for criterion, needed in ((f"S4 ≥ {RECOVERY_FLOOR} × S1", RECOVERY_FLOOR * s1), (f"S4 ≥ S2 + {GAIN_FLOOR}", s2 + GAIN_FLOOR)):
+            known = not (math.isnan(s4) or math.isnan(needed))
+            out.append({"checkpoint": checkpoint, "criterion": criterion, "value": s4, "needed": needed,
+                        "result": ("PASS" if s4 >= needed - 1e-9 else "FAIL") if known else "n/a"})
+    return out
+
+
+@dataclass
+class ReportFiles:
+    markdown: Path
+    table: Path
+    figure: Path
+
+
+def build_report(runs_dir: str | Path, out_dir: str | Path | None = None) -> ReportFiles:
+    """Collect the latest runs and write report.md, report.csv and report.png (atomically)."""
+    runs_dir = Path(runs_dir)
+    out = Path(out_dir) if out_dir is not None else runs_dir
+    results = collect(runs_dir)
+    tables = {metric: recovery_table(results, metric) for metric in METRICS}
+    long = pd.concat([t.assign(metric=m) for m, t in tables.items()], ignore_index=True)
+    files = ReportFiles(out / "report.md", out / "report.csv", out / "report.png")
+    write_table(long, files.table)
+    save_figure(_figure(tables), files.figure, dpi=120, bbox_inches="tight")
+    write_text(files.markdown, _markdown(results, tables, files.figure.name))
+    return files
+
+
+# ------------------------------------------------------------------------------------- rendering
+def _fmt(value, ratio: bool = False) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value:.3f}×" if ratio else f"{value:.4f}"
+
+
+def _markdown_table(df: pd.DataFrame) -> str:
+    header = "| " + " | ".join(df.columns) + " |"
+    rule = "|" + "|".join("---" if c == "task" else "---:" for c in df.columns) + "|"
+    lines = [header, rule]
+    for row in df.itertuples(index=False):
+        cells = []
+        for col, value in zip(df.columns, row):
+            if col == "task":
+                cells.append(f"**{value}**" if value == MACRO else str(value))
+            else:
+                cells.append(_fmt(value, ratio=col.startswith(("retention", "recovery"))))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def _markdown(results: StageResults, tables: dict[str, pd.DataFrame], figure_name: str) -> str:
+    lines = ["# Prefill-mask ablation: recovery report", "",
+             "S1 = stage 1 (causal eval), S2 = stage 2 (prefix eval: context bidirectional, answer causal), "
+             "S4 = stage 4 prefix eval of the 3b checkpoint (finetuned under the prefix mask); "
+             "retention = S2/S1, recovery = S4/S1, gain = S4 − S2.", "", "## Runs", "",
+             "| condition | run | model | attention | limit |", "|---|---|---|---|---:|"]
+    for key, label in CONDITIONS.items():
+        if key in results.metrics:
+            m = results.metrics[key]
+            lines.append(f"| {label} | {results.runs[key]} | {m.get('model', '?')} | {m.get('attention', '?')} | "
+                         f"{m.get('limit', '?')} |")
+    task_sets = {key: tuple(m["tasks"]) for key, m in results.metrics.items()}
+    if len(set(task_sets.values())) > 1:
+        lines += ["", "**Warning:** the runs did not evaluate the same tasks; macros are over different task sets."]
+    missing = [label for key, label in CONDITIONS.items() if key not in results.metrics]
+    if missing:
+        lines += ["", "Not run yet: " + ", ".join(missing) + "."]
+    for metric, table in tables.items():
+        lines += ["", f"## {metric}", "", _markdown_table(table), "", "Success criteria (seed, on the macro):", "",
+                  "| checkpoint | criterion | S4 | needed | result |", "|---|---|---:|---:|---|"]
+        for c in success_criteria(table):
+            lines.append(f"| {c['checkpoint']} | {c['criterion']} | {_fmt(c['value'])} | {_fmt(c['needed'])} | "
+                         f"**{c['result']}** |")
+    lines += ["", f"![accuracy by stage]({figure_name})", ""]
+    return "\n".join(lines)
+
+
+def _figure(tables: dict[str, pd.DataFrame]):
+    """Grouped bars: one panel per metric, tasks (and macro) on x, one bar per condition run."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    shown = [CONDITIONS[k] for k in ("S1", "S2", "S4", "S4_3a")]
+    fig = Figure(figsize=(5 + 1.6 * len(next(iter(tables.values()))), 4.2 * len(tables)))
+    axes = fig.subplots(len(tables), 1, squeeze=False)[:, 0]
+    for ax, (metric, table) in zip(axes, tables.items()):
+        long = table.melt(id_vars=["task"], value_vars=shown, var_name="condition", value_name=metric).dropna()
+        if long.empty:
+            ax.set_axis_off()
+            continue
+        sns.barplot(data=long, x="task", y=metric, hue="condition", order=list(table.task), ax=ax, palette="deep")
+        centers = pd.RangeIndex(len(table))
+        ax.hlines(table["chance"], centers - 0.45, centers + 0.45, colors="black", linestyles="--", label="chance",
+                  zorder=3)
+        ax.set_ylim(0, 1)
+        ax.set_xlabel("")
+        ax.set_title(f"zero-shot {metric} by stage")
+        ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig

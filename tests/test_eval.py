@@ -1,0 +1,249 @@
+"""The evaluator's scores are exactly the log-likelihoods DESIGN.md defines, however they are batched."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pandas as pd
+import pytest
+import torch
+import typer
+from typer.testing import CliRunner
+
+from interp.analyses import evaluate as ev
+from interp.analyses.evaluate import EXAMPLE_COLUMNS, TASK_METRICS, Encoded, encode_items, evaluate, score_encoded
+from interp.errors import InterpError
+
+TOL = 1e-4
+MODES = ("causal", "prefix", "bidirectional")
+
+
+def synthetic_encoded(n: int, seed: int = 0) -> list[Encoded]:
+    """Items of varied context length (2–17 tokens) with 2–5 choices of 1–9 tokens each."""
+    rng = random.Random(seed)
+    tok = lambda k: [rng.randrange(4, 320) for _ in range(k)]  # noqa: E731
+    return [Encoded([1] + tok(rng.randrange(1, 17)), [tok(rng.randrange(1, 10)) for _ in range(rng.randrange(2, 6))])
+            for _ in range(n)]
+
+
+def continuation_logprob(log_probs: torch.Tensor, tokens: list[int], start: int) -> float:
+    """Σ log p(tokens[j]) read from log_probs [T,V] at rows start-1+j."""
+    return sum(log_probs[start - 1 + j, t].item() for j, t in enumerate(tokens))
+
+
+def max_diff(a, b) -> float:
+    return max(abs(x - y) for sa, sb in zip(a, b) for x, y in zip(sa.logprobs, sb.logprobs))
+
+
+@pytest.mark.parametrize("variant", ["qwen3", "mistral_window", "ministral3"])
+@pytest.mark.parametrize("mode", ["prefix", "causal"])
+def test_scores_equal_prefill_then_token_by_token_decode(engines, variant, mode):
+    """prefix = bidirectional prefill of the context, then causal decoding one token at a time."""
+    engine = engines(variant)
+    items = synthetic_encoded(5, seed=1)
+    ours = score_encoded(engine, items, attention=mode, batch_size=3)
+    with torch.no_grad():
+        for item, scores in zip(items, ours):
+            ctx = torch.tensor([item.context])
+            for choice, got, n in zip(item.choices, scores.logprobs, scores.n_tokens):
+                out = engine.run(ctx, attention=mode, prefix_len=len(item.context), use_cache=True, logits="last")
+                total = 0.0
+                for token in choice:
+                    total += out.logits[0, -1].float().log_softmax(-1)[token].item()
+                    out = engine.run(torch.tensor([[token]]), past=out.past, use_cache=True, logits="last")
+                assert n == len(choice)
+                assert abs(got - total) <= TOL
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_all_choices_together_equal_one_full_forward_per_choice(engines, mode):
+    engine = engines("qwen3_gqa4")
+    items = synthetic_encoded(4, seed=2)
+    ours = score_encoded(engine, items, attention=mode, batch_size=4)
+    with torch.no_grad():
+        for item, scores in zip(items, ours):
+            for choice, got in zip(item.choices, scores.logprobs):
+                full = torch.tensor([item.context + choice])
+                logits = engine.run(full, attention=mode, prefix_len=len(item.context)).logits[0]
+                assert abs(got - continuation_logprob(logits.float().log_softmax(-1), choice, len(item.context))) <= TOL
+
+
+def test_causal_scores_equal_the_transformers_model(engines):
+    """Independent of the engine: the Hugging Face forward's own log-probs."""
+    engine = engines("llama")
+    items = synthetic_encoded(4, seed=3)
+    ours = score_encoded(engine, items, attention="causal", batch_size=2)
+    with torch.no_grad():
+        for item, scores in zip(items, ours):
+            for choice, got in zip(item.choices, scores.logprobs):
+                logits = engine.model(input_ids=torch.tensor([item.context + choice])).logits[0]
+                assert abs(got - continuation_logprob(logits.float().log_softmax(-1), choice, len(item.context))) <= TOL
+
+
+@pytest.mark.parametrize("variant", ["qwen3", "mistral_window"])
+@pytest.mark.parametrize("mode", MODES)
+def test_batched_equals_unbatched(engines, variant, mode):
+    engine = engines(variant)
+    items = synthetic_encoded(9, seed=4)
+    alone = score_encoded(engine, items, attention=mode, batch_size=1)
+    for batch_size in (4, 9):
+        batched = score_encoded(engine, items, attention=mode, batch_size=batch_size)
+        assert [s.n_tokens for s in batched] == [[len(c) for c in it.choices] for it in items]
+        assert max_diff(alone, batched) <= TOL
+
+
+def test_the_three_modes_give_different_scores(engines):
+    """A guard for the tests above: if prefix silently ran causally they would still pass."""
+    engine = engines("qwen3")
+    items = synthetic_encoded(4, seed=5)
+    causal, prefix, bidir = (score_encoded(engine, items, attention=m) for m in MODES)
+    assert max_diff(causal, prefix) > 0.05
+    assert max_diff(prefix, bidir) > 0.05
+
+
+def test_unknown_mode_and_bad_batch_size(engines):
+    with pytest.raises(InterpError, match="unknown attention mode 'sideways'"):
+        score_encoded(engines("qwen3"), synthetic_encoded(1), attention="sideways")
+    with pytest.raises(InterpError, match="batch size"):
+        score_encoded(engines("qwen3"), synthetic_encoded(1), batch_size=0)
+
+
+# ------------------------------------------------------------------------------------- tokens
+@pytest.fixture(scope="module")
+def merging_tokenizer():
+    """Byte-level BPE with merges Ġ·a → Ġa, Ġa·b → Ġab, a·b → ab; no BOS (like Qwen)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = sorted(pre_tokenizers.ByteLevel.alphabet())
+    vocab = {t: i for i, t in enumerate(["<pad>", "<s>", "</s>"] + alphabet + ["ab", "Ġa", "Ġab"])}
+    tok = Tokenizer(models.BPE(vocab=vocab, merges=[("Ġ", "a"), ("Ġa", "b"), ("a", "b")]))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>")
+
+
+def test_trailing_space_moves_to_the_continuation(merging_tokenizer):
+    ids = merging_tokenizer.convert_tokens_to_ids
+    [enc] = encode_items(merging_tokenizer, [{"context": "ab ", "choices": ["ab", "x"], "label": 0}])
+    assert enc.context == [ids("ab")]
+    assert enc.choices == [[ids("Ġab")], [ids("Ġ"), ids("x")]]
+
+
+def test_continuation_is_the_joint_tokenization_after_the_context(merging_tokenizer):
+    """"xa" + "b": the joint text merges a·b across the boundary; like the harness, the context keeps
+    its own tokens [x, a] and the continuation is the joint tokens after the first two."""
+    ids = merging_tokenizer.convert_tokens_to_ids
+    [enc] = encode_items(merging_tokenizer, [{"context": "xa", "choices": ["b c", "c"], "label": 0}])
+    assert enc.context == [ids("x"), ids("a")]
+    assert enc.choices == [[ids("Ġ"), ids("c")], [ids("c")]]
+
+
+def test_leading_bos_is_kept_and_an_empty_context_gets_one(engines, merging_tokenizer):
+    tok = engines("qwen3").tokenizer  # adds <s> (id 1) in front of every text
+    [enc] = encode_items(tok, [{"context": "hi", "choices": [" a", " b"], "label": 0}])
+    assert enc.context == [1] + tok("hi", add_special_tokens=False)["input_ids"]
+    [empty] = encode_items(merging_tokenizer, [{"context": "", "choices": ["x", "ab"], "label": 0}])
+    assert empty.context == [merging_tokenizer.bos_token_id]
+
+
+def test_long_contexts_lose_tokens_from_the_left(engines):
+    tok = engines("qwen3").tokenizer  # byte-level: one token per character
+    [enc, too_long] = encode_items(tok, [{"context": "x" * 300, "choices": ["ab", "abcd"], "label": 0},
+                                         {"context": "x", "choices": ["y" * 300, "z"], "label": 0}], max_length=256)
+    assert len(enc.context) + 4 == 256 and enc.choices[1] == tok("abcd", add_special_tokens=False)["input_ids"]
+    assert too_long is None
+
+
+# ------------------------------------------------------------------------------------- outputs
+def write_items(path, items, malformed=()):
+    path.write_text("".join(json.dumps(r) + "\n" for r in [*items, *malformed]) + "not json\n", encoding="utf-8")
+    return str(path)
+
+
+@pytest.fixture
+def argmax_task(engines, tmp_path):
+    """Single-character choices, the right one being the model's most likely next token: acc must be 1."""
+    engine = engines("qwen3")
+    rng = random.Random(0)
+    items = []
+    for i in range(6):
+        context = "".join(rng.choice("abcdefgh ") for _ in range(8 + i)).strip() or "a"
+        ids, _ = engine.tokenize(context)
+        with torch.no_grad():
+            log_probs = engine.run(ids, logits="last").logits[0, -1].log_softmax(-1)
+        chars = [c for c in map(chr, range(33, 127)) if len(engine.tokenizer(c, add_special_tokens=False)["input_ids"]) == 1]
+        scores = {c: log_probs[engine.tokenizer(c, add_special_tokens=False)["input_ids"][0]].item() for c in chars}
+        ranked = sorted(scores, key=scores.get, reverse=True)
+        choices = [ranked[-1], ranked[0], ranked[len(ranked) // 2]][: 2 + i % 2]
+        items.append({"context": context, "choices": choices, "label": 1})
+    malformed = [{"context": "x", "choices": ["a"], "label": 0}, {"context": "x", "choices": ["a", "b"], "label": 2},
+                 {"choices": ["a", "b"], "label": 0}]
+    return write_items(tmp_path / "argmax.jsonl", items, malformed)
+
+
+def test_metrics_json_and_examples_csv_have_the_documented_shape(engines, argmax_task, tmp_path):
+    engine = engines("qwen3")
+    out = tmp_path / "out"
+    metrics = evaluate(engine, [argmax_task], attention="causal", limit=500, batch_size=4, out_dir=out, show_progress=False)
+    assert json.loads((out / "metrics.json").read_text()) == metrics
+    assert set(metrics) == {"model", "attention", "leaky", "limit", "tasks", "macro_acc", "macro_acc_norm", "sources"}
+    assert metrics["attention"] == "causal" and metrics["leaky"] is False and metrics["limit"] == 500
+    task = metrics["tasks"]["argmax"]
+    assert list(task) == list(TASK_METRICS)
+    assert task["n"] == 6 and task["skipped"] == 4  # three malformed rows and a line that is not JSON
+    assert task["acc"] == 1.0 and task["chance"] == pytest.approx((3 * 1 / 2 + 3 * 1 / 3) / 6)
+    assert metrics["macro_acc"] == task["acc"] and metrics["macro_acc_norm"] == task["acc_norm"]
+    examples = pd.read_csv(out / "examples.csv")
+    assert tuple(examples.columns) == EXAMPLE_COLUMNS
+    assert list(examples["index"]) == list(range(6)) and set(examples.task) == {"argmax"}
+    for row in examples.itertuples():
+        logprobs, n_tokens = json.loads(row.logprobs), json.loads(row.n_tokens)
+        assert len(logprobs) == len(n_tokens) == (2 if row.index % 2 == 0 else 3) and set(n_tokens) == {1}
+        assert row.pred == max(range(len(logprobs)), key=logprobs.__getitem__) == row.label
+        assert row.pred_norm == row.pred and not row.leaky  # one token each: the mean is the sum
+
+
+def test_bidirectional_is_labelled_leaky_everywhere(engines, argmax_task, tmp_path):
+    metrics = evaluate(engines("qwen3"), [argmax_task], attention="bidirectional", out_dir=tmp_path, show_progress=False)
+    assert metrics["leaky"] is True and "LEAKY" in metrics["warning"]
+    assert pd.read_csv(tmp_path / "examples.csv").leaky.all()
+    assert ev.format_metrics(metrics).startswith("WARNING: LEAKY")
+
+
+def test_limit_and_macro_over_tasks(engines, argmax_task, tmp_path):
+    second = write_items(tmp_path / "second.jsonl", [{"context": "ab", "choices": ["c", "d"], "label": 0}] * 3)
+    metrics = evaluate(engines("qwen3"), [argmax_task, second], limit=2, show_progress=False)
+    assert [m["n"] for m in metrics["tasks"].values()] == [2, 2]
+    accs = [m["acc"] for m in metrics["tasks"].values()]
+    assert metrics["macro_acc"] == pytest.approx(sum(accs) / 2)
+
+
+def test_resume_skips_finished_tasks_and_refuses_other_settings(engines, argmax_task, tmp_path, monkeypatch):
+    engine = engines("qwen3")
+    first = evaluate(engine, [argmax_task], out_dir=tmp_path, show_progress=False)
+    monkeypatch.setattr(ev, "evaluate_task", lambda *a, **k: pytest.fail("a finished task was run again"))
+    assert evaluate(engine, [argmax_task], out_dir=tmp_path, resume=True, show_progress=False) == first
+    with pytest.raises(InterpError, match="cannot resume argmax.*attention 'causal' there vs 'prefix' now"):
+        evaluate(engine, [argmax_task], attention="prefix", out_dir=tmp_path, resume=True, show_progress=False)
+
+
+def test_eval_command(model_dirs, argmax_task, tmp_path):
+    from interp.cli.eval import eval_cmd
+
+    app = typer.Typer()
+    app.command()(eval_cmd)
+    args = ["--model", str(model_dirs("qwen3")), "--tasks", argmax_task, "--out", str(tmp_path), "--batch-size", "2"]
+    result = CliRunner().invoke(app, [*args, "--attention", "bidirectional"])
+    assert result.exit_code == 0, result.output
+    assert "LEAKY" in result.stdout and "argmax" in result.stdout
+    assert json.loads((tmp_path / "metrics.json").read_text())["leaky"] is True
+    bad = CliRunner().invoke(app, [*args, "--attention", "sideways"])
+    assert isinstance(bad.exception, InterpError)
+
+
+def test_a_task_without_valid_items_is_refused(engines, tmp_path):
+    path = write_items(tmp_path / "empty.jsonl", [], [{"context": "x", "choices": ["a"], "label": 0}])
+    with pytest.raises(InterpError, match=r"empty: no valid items in .*empty.jsonl \(2 rows skipped"):
+        evaluate(engines("qwen3"), [path], show_progress=False)

@@ -1,0 +1,213 @@
+"""Stages run into timestamped directories from presets; the report computes what the seed reported."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from interp.analyses import stages
+from interp.analyses.report import build_report, collect, recovery_table, success_criteria
+from interp.analyses.stages import latest_run, resolve_config, run_stage
+from interp.cli.stage import stage_app
+from interp.errors import InterpError
+
+FINETUNE_KEYS = {
+    "data", "max_seq_len", "max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size",
+    "gradient_accumulation_steps", "warmup_ratio", "weight_decay", "logging_steps", "eval_steps", "save_steps", "seed",
+    "bf16", "gradient_checkpointing", "min_loss_improvement", "kill_after_steps", "plateau_patience",
+    "plateau_min_delta", "plateau_min_steps",
+}
+
+
+def test_presets_have_every_setting():
+    toy, ministral = resolve_config("toy"), resolve_config("ministral3")
+    assert toy["model"] == "toy" and toy["tasks"] == ["toy_arc", "toy_piqa", "toy_hellaswag", "toy_winogrande"]
+    assert ministral["model"] == "mistralai/Ministral-3-3B-Instruct-2512" and ministral["dtype"] == "bfloat16"
+    assert ministral["tasks"] == ["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande"]
+    assert toy["limit"] == ministral["limit"] == 500
+    assert set(toy["finetune"]) == set(ministral["finetune"]) == FINETUNE_KEYS
+    assert (toy["finetune"]["data"], ministral["finetune"]["data"]) == ("toy", "yahma/alpaca-cleaned")
+
+
+def test_overrides_reach_every_value():
+    config = resolve_config("toy", {"limit": 7, "tasks": "a.jsonl, b.jsonl", "model": None},
+                            ["finetune.learning_rate=1e-4", "batch_size=3", "data_dir=null"])
+    assert (config["limit"], config["tasks"], config["model"]) == (7, ["a.jsonl", "b.jsonl"], "toy")
+    assert config["finetune"]["learning_rate"] == 1e-4 and config["batch_size"] == 3
+    with pytest.raises(InterpError, match="unknown setting 'limt'; did you mean 'limit'"):
+        resolve_config("toy", assignments=["limt=3"])
+    with pytest.raises(InterpError, match="limit must be a positive integer"):
+        resolve_config("toy", {"limit": 0})
+    with pytest.raises(InterpError, match="unknown preset 'nope'"):
+        resolve_config("nope")
+
+
+@pytest.fixture
+def tiny_config(model_dirs, tmp_path):
+    """The toy preset pointed at a tiny random model and two small JSONL tasks."""
+    items = [{"context": f"item {i}:", "choices": [" yes", " no", " maybe"][: 2 + i % 2], "label": i % 2} for i in range(6)]
+    paths = []
+    for name in ("alpha", "beta"):
+        path = tmp_path / f"{name}.jsonl"
+        path.write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
+        paths.append(str(path))
+    return resolve_config("toy", {"model": str(model_dirs("qwen3")), "tasks": ",".join(paths),
+                                  "runs_dir": str(tmp_path / "runs"), "device": "cpu", "batch_size": 4})
+
+
+def fake_finetune(model, data, attention, out_dir, **options):
+    """Stands in for interp.analyses.finetune: the 'finetuned' checkpoint is the model unchanged."""
+    shutil.copytree(model, Path(out_dir) / "final")
+    return type("Result", (), {"checkpoint_dir": Path(out_dir) / "final", "summary": {"attention": attention, **options}})()
+
+
+def test_stages_1_2_3_4_and_report(tiny_config, monkeypatch):
+    runs = Path(tiny_config["runs_dir"])
+    s1 = run_stage("1", tiny_config, echo=None, show_progress=False)
+    s2 = run_stage("2", tiny_config, echo=None, show_progress=False)
+    assert s1.parent == runs / "1" and latest_run(runs, "2") == s2
+    for name in ("config.yaml", "metrics.json", "examples.csv", "run.log", "provenance.json", "tasks/alpha.json"):
+        assert (s1 / name).exists(), name
+    config = yaml.safe_load((s1 / "config.yaml").read_text())
+    assert config["stage"] == "1" and config["limit"] == 500 and config["model"] == tiny_config["model"]
+    assert json.loads((s1 / "provenance.json").read_text())["seed"] == 0
+    m1, m2 = (json.loads((s / "metrics.json").read_text()) for s in (s1, s2))
+    assert (m1["attention"], m2["attention"]) == ("causal", "prefix") and set(m1["tasks"]) == {"alpha", "beta"}
+
+    monkeypatch.setattr(stages, "_finetune_function", lambda stage: fake_finetune)
+    s3 = run_stage("3b", tiny_config, echo=None)
+    summary = json.loads((s3 / "metrics.json").read_text())["summary"]
+    assert summary["attention"] == "prefix" and summary["learning_rate"] == tiny_config["finetune"]["learning_rate"]
+    s4 = run_stage("4", tiny_config, echo=None, show_progress=False)
+    m4 = json.loads((s4 / "metrics.json").read_text())
+    assert list(m4["evals"]) == ["3b"] and m4["checkpoints"]["3b"] == str(s3 / "final")
+    # The 'finetuned' checkpoint is the base model, so its evals reproduce stages 1 and 2 exactly.
+    assert m4["evals"]["3b"]["prefix"]["tasks"] == m2["tasks"]
+    assert m4["evals"]["3b"]["causal"]["tasks"] == m1["tasks"]
+
+    files = build_report(runs)
+    text = files.markdown.read_text()
+    assert "| **macro** |" in text and "S4 3a prefix" in text and files.figure.stat().st_size > 1000
+    table = pd.read_csv(files.table)
+    macro = table[(table.task == "macro") & (table.metric == "acc")].iloc[0]
+    assert macro["S1 causal"] == pytest.approx(m1["macro_acc"]) and macro["S2 prefix"] == pytest.approx(m2["macro_acc"])
+    assert macro["recovery S4/S1"] == pytest.approx(m2["macro_acc"] / m1["macro_acc"])
+
+
+def test_resume_skips_finished_tasks(tiny_config, monkeypatch):
+    first = run_stage("1", tiny_config, echo=None, show_progress=False)
+    (first / "metrics.json").unlink()  # as if interrupted after both tasks were written
+    from interp.analyses import evaluate as ev
+
+    monkeypatch.setattr(ev, "evaluate_task", lambda *a, **k: pytest.fail("a finished task was run again"))
+    lines = []
+    assert run_stage("1", tiny_config, resume=True, echo=lines.append, show_progress=False) == first
+    assert (first / "metrics.json").exists() and sum("skipped (--resume)" in line for line in lines) == 2
+    with pytest.raises(InterpError, match="cannot resume .*limit: 500 there, 3 now"):
+        run_stage("1", {**tiny_config, "limit": 3}, resume=True, echo=None)
+
+
+def test_finetune_stage_without_the_module_says_so(tiny_config, monkeypatch):
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_finetune(name, *args, **kwargs):
+        if name == "interp.analyses.finetune":
+            raise ModuleNotFoundError("No module named 'interp.analyses.finetune'", name=name)
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_finetune)
+    with pytest.raises(InterpError, match="stage 3a needs the finetuning module"):
+        run_stage("3a", tiny_config, echo=None)
+    assert not (Path(tiny_config["runs_dir"]) / "3a").exists()
+
+
+def test_stage_4_without_checkpoints_and_with_a_bad_one(tiny_config, tmp_path):
+    with pytest.raises(InterpError, match="no finetuned checkpoint .*interp stage run 3b"):
+        run_stage("4", tiny_config, echo=None)
+    with pytest.raises(InterpError, match="checkpoint for 3a is not a save_pretrained directory"):
+        run_stage("4", tiny_config, checkpoints=[f"3a={tmp_path}"], echo=None)
+
+
+def write_metrics(runs: Path, stage: str, content: dict, stamp: str = "20260214-145148") -> None:
+    (runs / stage / stamp).mkdir(parents=True)
+    (runs / stage / stamp / "metrics.json").write_text(json.dumps(content))
+
+
+def eval_metrics(attention: str, accs: dict[str, float]) -> dict:
+    tasks = {t: {"n": 500, "skipped": 0, "acc": a, "acc_norm": a, "chance": 0.25} for t, a in accs.items()}
+    macro = sum(accs.values()) / len(accs)
+    return {"model": "m", "attention": attention, "leaky": False, "limit": 500, "tasks": tasks,
+            "macro_acc": macro, "macro_acc_norm": macro}
+
+
+def test_report_reproduces_the_seeds_ratios_and_criteria(tmp_path):
+    """The seed's figures: macro 0.695 → 0.356 (retention 0.512) → 0.409 after the 3b finetune."""
+    runs = tmp_path / "runs"
+    write_metrics(runs, "1", eval_metrics("causal", {"a": 0.79, "b": 0.60}))
+    write_metrics(runs, "1", eval_metrics("causal", {"a": 0.10, "b": 0.10}), stamp="20260101-000000")  # older
+    write_metrics(runs, "2", eval_metrics("prefix", {"a": 0.412, "b": 0.30}))
+    write_metrics(runs, "4", {"stage": "4", "evals": {
+        "3b": {"prefix": eval_metrics("prefix", {"a": 0.418, "b": 0.40}), "causal": eval_metrics("causal", {"a": 0.7, "b": 0.6})},
+        "3a": {"prefix": eval_metrics("prefix", {"a": 0.62, "b": 0.55}), "causal": eval_metrics("causal", {"a": 0.7, "b": 0.6})},
+    }})
+    table = recovery_table(collect(runs), "acc").set_index("task")
+    assert table.loc["macro", "S1 causal"] == pytest.approx(0.695)
+    assert table.loc["macro", "retention S2/S1"] == pytest.approx(0.356 / 0.695)
+    assert table.loc["macro", "recovery S4/S1"] == pytest.approx(0.409 / 0.695)
+    assert table.loc["macro", "gain S4−S2"] == pytest.approx(0.053)
+    assert table.loc["a", "Δ S2−S1"] == pytest.approx(0.412 - 0.79)
+    results = {(c["checkpoint"], c["criterion"]): c["result"] for c in success_criteria(table.reset_index())}
+    assert results == {("3b", "S4 ≥ 0.8 × S1"): "FAIL", ("3b", "S4 ≥ S2 + 0.05"): "PASS",
+                       ("3a", "S4 ≥ 0.8 × S1"): "PASS", ("3a", "S4 ≥ S2 + 0.05"): "PASS"}
+    result = CliRunner().invoke(stage_app, ["report", "--runs-dir", str(runs)])
+    assert result.exit_code == 0, result.output
+    assert "| 3b | S4 ≥ 0.8 × S1 | 0.4090 | 0.5560 | **FAIL** |" in result.stdout
+    assert (runs / "report.png").exists()
+
+
+def test_report_with_only_stage_1(tmp_path):
+    write_metrics(tmp_path, "1", eval_metrics("causal", {"a": 0.5}))
+    text = build_report(tmp_path).markdown.read_text()
+    assert "Not run yet: S2 prefix, S4 3b prefix" in text and "n/a" in text
+    with pytest.raises(InterpError, match="no finished stage runs"):
+        build_report(tmp_path / "empty")
+
+
+def test_stage_cli_list_and_run(tiny_config):
+    runs = tiny_config["runs_dir"]
+    args = ["--model", tiny_config["model"], "--tasks", ",".join(tiny_config["tasks"]), "--runs-dir", runs,
+            "--device", "cpu", "--limit", "3", "--set", "batch_size=2"]
+    result = CliRunner().invoke(stage_app, ["run", "2", *args])
+    assert result.exit_code == 0, result.output
+    assert "attention: prefix" in result.stdout and "macro" in result.stdout
+    listing = CliRunner().invoke(stage_app, ["list", "--runs-dir", runs])
+    assert "finished" in listing.stdout and "macro acc" in listing.stdout
+    bad = CliRunner().invoke(stage_app, ["run", "5", *args])
+    assert isinstance(bad.exception, InterpError) and "unknown stage '5'" in str(bad.exception)
+
+
+def test_stage_3b_runs_the_real_finetune_and_stage_4_evaluates_it(tiny_config):
+    pytest.importorskip("interp.analyses.finetune")
+    config = resolve_config("toy", {k: tiny_config[k] for k in ("model", "tasks", "runs_dir", "device", "batch_size")},
+                            ["finetune.max_steps=2", "finetune.eval_steps=null", "finetune.per_device_train_batch_size=2",
+                             "finetune.max_seq_len=96", "finetune.logging_steps=1"])
+    s3 = run_stage("3b", config, echo=None)
+    m3 = json.loads((s3 / "metrics.json").read_text())
+    assert m3["attention"] == "prefix" and m3["checkpoint_dir"] == str(s3 / "final") and m3["summary"]["steps"] == 2
+    m4 = json.loads((run_stage("4", config, echo=None, show_progress=False) / "metrics.json").read_text())
+    assert set(m4["evals"]["3b"]) == {"prefix", "causal"}
+
+
+def test_missing_data_fails_before_a_run_directory_or_model_load(tiny_config, tmp_path, monkeypatch):
+    monkeypatch.setattr(stages, "_load", lambda *a: pytest.fail("model loaded before the data was checked"))
+    with pytest.raises(InterpError, match="no local data for piqa"):
+        run_stage("1", {**tiny_config, "tasks": ["piqa"], "data_dir": str(tmp_path)}, echo=None)
+    assert not (Path(tiny_config["runs_dir"]) / "1").exists()
