@@ -8,6 +8,7 @@ import typer
 
 from interp.cli import engine_cmds
 from interp.cli.eval import eval_cmd
+from interp.cli.finetune import finetune_cmd, probe_app
 from interp.cli.stage import stage_app
 from interp.errors import InterpError
 
@@ -22,6 +23,8 @@ app.command("predict")(engine_cmds.predict)
 app.command("generate")(engine_cmds.generate)
 app.command("eval")(eval_cmd)
 app.add_typer(stage_app, name="stage")
+app.command("finetune")(finetune_cmd)
+app.add_typer(probe_app, name="probe")
 
 
 def _register_optional() -> None:

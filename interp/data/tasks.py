@@ -23,13 +23,13 @@ rows met on the way.
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from interp.data.benchmarks import BENCHMARKS, Benchmark, Item
 from interp.errors import InterpError
+from interp.util.hub import hub_offline_now, load_hub_dataset
 
 LOCAL_SUFFIXES = (".jsonl", ".parquet")
 
@@ -155,16 +155,10 @@ def benchmark_rows(bench: Benchmark, split: str, data_dir: str | Path | None) ->
 
 def _hub_dataset(bench: Benchmark, split: str):
     """`datasets.load_dataset` from the hub, or from its cache without retrying when offline."""
-    import datasets
-    from huggingface_hub import constants
-
-    offline = bool(constants.HF_HUB_OFFLINE) or not hub_reachable(constants.ENDPOINT)
     where = f"{bench.hub_path}" + (f" ({bench.hub_config})" if bench.hub_config else "")
+    offline = hub_offline_now()
     try:
-        if offline:
-            with _offline_mode():
-                return datasets.load_dataset(bench.hub_path, bench.hub_config, split=split)
-        return datasets.load_dataset(bench.hub_path, bench.hub_config, split=split)
+        return load_hub_dataset(bench.hub_path, bench.hub_config, offline=offline, split=split)
     except Exception as exc:  # connection, missing repo/split, gated: all mean "no data from the hub"
         if offline:
             raise InterpError(
@@ -173,30 +167,3 @@ def _hub_dataset(bench: Benchmark, split: str):
             ) from None
         text = " ".join(str(exc).split())[:200]
         raise InterpError(f"cannot load {bench.name} from the hub ({where}): {text}; or pass --data-dir") from None
-
-
-@contextmanager
-def _offline_mode() -> Iterator[None]:
-    """Tell datasets and huggingface_hub not to touch the network (they read these flags per call)."""
-    import datasets.config
-    from huggingface_hub import constants
-
-    saved = datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE
-    datasets.config.HF_HUB_OFFLINE = constants.HF_HUB_OFFLINE = True
-    try:
-        yield
-    finally:
-        datasets.config.HF_HUB_OFFLINE, constants.HF_HUB_OFFLINE = saved
-
-
-def hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
-    """One TCP connect to the hub: answers in ≤ `timeout` s instead of a minute of retries."""
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False

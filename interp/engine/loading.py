@@ -11,6 +11,7 @@ import torch
 from interp.engine.arch import spec_for, supported_names
 from interp.engine.engine import Engine
 from interp.errors import InterpError
+from interp.util.hub import hub_reachable
 
 DTYPES = {
     "float32": torch.float32, "fp32": torch.float32, "float": torch.float32,
@@ -84,23 +85,11 @@ def _check_resolvable(name: str) -> None:
     cached = try_to_load_from_cache(name, "config.json")
     if isinstance(cached, str) or constants.HF_HUB_OFFLINE:
         return
-    if not _hub_reachable(constants.ENDPOINT):
+    if not hub_reachable(constants.ENDPOINT):
         raise InterpError(
             f"unknown model {name!r}: not a local directory, not in the Hugging Face cache, and the hub "
             f"({constants.ENDPOINT}) is unreachable"
         )
-
-
-def _hub_reachable(endpoint: str, timeout: float = 3.0) -> bool:
-    import socket
-    from urllib.parse import urlparse
-
-    url = urlparse(endpoint)
-    try:
-        socket.create_connection((url.hostname, url.port or 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def _unresolvable(name: str, exc: Exception) -> str:

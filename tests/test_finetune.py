@@ -1,0 +1,301 @@
+"""Finetuning under a chosen mask: the data it trains on, the loop, checkpoints, resume, stop rules, CLI."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import TrainerControl, TrainerState
+
+import interp
+from interp.analyses.finetune import finetune, resolve_options
+from interp.analyses.stop_rules import EvalPlateauStop, NoImprovementStop, NonFiniteLossStop, StopRecord
+from interp.analyses.training_model import mean_response_loss
+from interp.data.instructions import (
+    IGNORE_INDEX, InstructionCollator, format_prompt, load_instructions, tokenize_example, tokenize_rows,
+)
+from interp.data.toy import BUNDLED_MODEL_DIR
+from interp.errors import InterpError
+
+FAST = dict(logging_steps=1, save_steps=1000, per_device_train_batch_size=8, learning_rate=3e-3,
+            warmup_ratio=0.0, eval_limit=4, max_seq_len=96, disable_tqdm=True)
+HAS_TOY_MODEL = (BUNDLED_MODEL_DIR / "config.json").exists()
+
+
+def instruction_rows(n: int = 48, seed: int = 0) -> list[dict]:
+    """Responses of random letters: nothing in the prompt or the past predicts the next letter."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        letters = " ".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(6))
+        rows.append({"instruction": f"Write code {i}.", "input": f"set {i % 3}" if i % 2 else "", "output": letters})
+    return rows
+
+
+def write_instruction_file(path: Path, rows: list[dict] | None = None) -> Path:
+    path.write_text("\n".join(json.dumps(r) for r in (rows or instruction_rows())) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    return write_instruction_file(tmp_path_factory.mktemp("data") / "letters.jsonl")
+
+
+@pytest.fixture(scope="module")
+def tokenizer(engines):
+    return engines("qwen3").tokenizer
+
+
+# ----------------------------------------------------------------------------- data
+def test_prompt_template_has_input_block_only_when_input_is_given():
+    assert format_prompt({"instruction": "Add.", "input": "2 3", "output": "5"}) == (
+        "### Instruction:\nAdd.\n\n### Input:\n2 3\n\n### Response:\n")
+    assert format_prompt({"instruction": "Add.", "input": "", "output": "5"}) == (
+        "### Instruction:\nAdd.\n\n### Response:\n")
+
+
+def test_labels_cover_response_and_eos_only(tokenizer):
+    row = {"instruction": "Say hi.", "input": "", "output": "hi there"}
+    ex = tokenize_example(row, tokenizer, 512)
+    prompt_ids = tokenizer(format_prompt(row))["input_ids"]
+    response_ids = tokenizer("hi there", add_special_tokens=False)["input_ids"]
+    assert ex["prefix_len"] == len(prompt_ids)
+    assert ex["input_ids"] == prompt_ids + response_ids + [tokenizer.eos_token_id]
+    assert ex["labels"] == [IGNORE_INDEX] * len(prompt_ids) + response_ids + [tokenizer.eos_token_id]
+
+
+def test_truncation_keeps_prefix_len_and_drops_rows_without_response(tokenizer):
+    row = {"instruction": "Say hi.", "input": "", "output": "hi there"}
+    full = tokenize_example(row, tokenizer, 512)
+    p = full["prefix_len"]
+    cut = tokenize_example(row, tokenizer, p + 2)
+    assert len(cut["input_ids"]) == p + 2 and cut["prefix_len"] == p
+    assert cut["labels"][p:] == full["input_ids"][p : p + 2]
+    examples, dropped = tokenize_rows([row, row], tokenizer, p)  # prompt fills the budget: no label left
+    assert examples == [] and dropped == 2
+
+
+def test_collator_right_pads_with_masked_labels(tokenizer):
+    rows = instruction_rows(2)
+    examples, _ = tokenize_rows(rows, tokenizer, 512)
+    batch = InstructionCollator(0)(examples)
+    lengths = [len(e["input_ids"]) for e in examples]
+    assert batch["attention_mask"].sum(-1).tolist() == lengths
+    assert batch["prefix_len"].tolist() == [e["prefix_len"] for e in examples]
+    short = lengths.index(min(lengths))
+    assert (batch["labels"][short, min(lengths):] == IGNORE_INDEX).all()
+
+
+def test_rows_missing_fields_are_skipped_and_counted(tmp_path):
+    rows = instruction_rows(20) + [{"instruction": "x"}, {"output": "y"}, {"instruction": "", "output": "z"}, "junk"]
+    path = tmp_path / "rows.json"
+    path.write_text(json.dumps(rows), encoding="utf-8")  # a JSON array, as alpaca_data.json
+    data = load_instructions(str(path), eval_limit=2, seed=0)
+    assert data.skipped == 4
+    assert len(data.train) == 18 and len(data.eval) == 2
+    assert not {r["instruction"] for r in data.train} & {r["instruction"] for r in data.eval}
+
+
+def test_bad_data_sources_fail_in_one_line(tmp_path):
+    with pytest.raises(InterpError, match="no such data file"):
+        load_instructions(str(tmp_path / "missing.jsonl"))
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"instruction": "a", "output": "b"}\nnot json\n', encoding="utf-8")
+    with pytest.raises(InterpError, match="line 2"):
+        load_instructions(str(bad))
+    start = time.perf_counter()
+    with pytest.raises(InterpError, match="cannot load dataset") as err:
+        load_instructions("no-such-user-xyz/no-such-dataset-xyz")
+    assert time.perf_counter() - start < 15 and "\n" not in str(err.value)
+
+
+def test_toy_instruction_set_loads():
+    data = load_instructions("toy", eval_limit=50)
+    assert len(data.train) > 1000 and len(data.eval) == 50 and data.skipped == 0
+
+
+# ----------------------------------------------------------------------------- options
+def test_unknown_option_is_one_line_error_with_suggestion():
+    with pytest.raises(InterpError, match="unknown finetune option 'learning_rat'; did you mean 'learning_rate'"):
+        resolve_options({"learning_rat": 1e-4})
+    with pytest.raises(InterpError, match="plateau_patience needs eval_steps"):
+        resolve_options({"plateau_patience": 2})
+    ours, trainer = resolve_options({"save_total_limit": 1, "report_to": "none", "warmup_ratio": 0.1})
+    assert trainer["save_total_limit"] == 1 and trainer["warmup_steps"] == 0.1
+    assert "max_seq_len" not in trainer and ours["max_seq_len"] == 512
+
+
+# ----------------------------------------------------------------------------- training
+@pytest.fixture(scope="module")
+def base_dir(model_dirs):
+    return model_dirs("qwen3")
+
+
+@pytest.fixture(scope="module")
+def tied_dir(tmp_path_factory):
+    """Like the toy model: lm_head tied to the input embeddings (save_pretrained stores one copy)."""
+    from transformers import AutoModelForCausalLM
+
+    from interp.data.random_models import make_config, make_tokenizer
+
+    config = make_config("qwen3")
+    config.tie_word_embeddings = True
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_config(config)
+    assert model.lm_head.weight is model.model.embed_tokens.weight
+    out = tmp_path_factory.mktemp("tied")
+    model.save_pretrained(out)
+    make_tokenizer().save_pretrained(out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def eval_examples(engines, data_file):
+    examples, _ = tokenize_rows(load_instructions(str(data_file), eval_limit=4).train[:16],
+                                engines("qwen3").tokenizer, 96)
+    return examples
+
+
+@pytest.mark.parametrize("mode", ["causal", "prefix"])
+def test_few_steps_lower_the_response_loss_and_checkpoint_opens_everywhere(
+    mode, base_dir, data_file, eval_examples, tmp_path
+):
+    from transformers import AutoModelForCausalLM
+
+    before = mean_response_loss(interp.load(base_dir), eval_examples, mode)
+    result = finetune(str(base_dir), str(data_file), mode, tmp_path, max_steps=12, **FAST)
+    assert result.checkpoint_dir == tmp_path / "final"
+    tuned = interp.load(result.checkpoint_dir)
+    after = mean_response_loss(tuned, eval_examples, mode)
+    assert after < before - 1.0, (before, after)
+
+    hf = AutoModelForCausalLM.from_pretrained(result.checkpoint_dir).eval()
+    ids = torch.tensor([eval_examples[0]["input_ids"]])
+    with torch.no_grad():
+        assert (hf(input_ids=ids).logits - tuned.run(ids).logits).abs().max() < 1e-4
+
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] == 12 and summary["attention"] == mode and summary["seed"] == 0
+    assert summary["leakage_guard"]["leak_free"] is True and summary["leakage_guard"]["leaky_positions"] == 0
+    assert summary["eval_loss"] < summary["eval_loss_initial"]
+    assert summary["data_sizes"]["train_examples"] == 44 and summary["data_sizes"]["eval_examples"] == 4
+    assert summary["train_steps_per_second"] > 0 and summary["provenance"]["torch"]
+    assert summary["stop_reason"] == "completed 12 of 12 steps" and not summary["stopped_early"]
+
+
+def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tied_dir, data_file, tmp_path):
+    base_dir = tied_dir
+    opts = dict(FAST, max_steps=6, save_steps=3, eval_limit=0)
+    straight = finetune(str(base_dir), str(data_file), "prefix", tmp_path / "straight", **opts)
+    interrupted = tmp_path / "interrupted"
+    interrupted.mkdir()
+    shutil.copytree(tmp_path / "straight" / "checkpoint-3", interrupted / "checkpoint-3")
+    resumed = finetune(str(base_dir), str(data_file), "prefix", interrupted, resume=True, **opts)
+    assert resumed.summary["resumed_from"].endswith("checkpoint-3")
+    assert resumed.summary["steps"] == 6
+    losses = [(h["step"], round(h["loss"], 5)) for h in straight.summary["log_history"] if "loss" in h]
+    assert [(h["step"], round(h["loss"], 5)) for h in resumed.summary["log_history"] if "loss" in h] == losses
+    assert [step for step, _ in losses] == [1, 2, 3, 4, 5, 6]  # steps 1-3 restored, 4-6 trained again
+    a = interp.load(straight.checkpoint_dir).model.state_dict()
+    b = interp.load(resumed.checkpoint_dir).model.state_dict()
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    assert interp.load(interrupted / "checkpoint-6").n_layers == 2  # intermediate checkpoints open too
+    tuned = interp.load(resumed.checkpoint_dir).model
+    assert tuned.lm_head.weight is tuned.model.embed_tokens.weight  # still tied after resume and save
+    assert (tuned.lm_head.weight - interp.load(base_dir).model.lm_head.weight).abs().max() > 1e-3
+    fresh = finetune(str(base_dir), str(data_file), "prefix", tmp_path / "empty", resume=True, **opts)
+    assert fresh.summary["resumed_from"] is None and fresh.summary["steps"] == 6  # nothing saved yet: from the start
+    with pytest.raises(InterpError, match="not a Trainer checkpoint"):
+        finetune(str(base_dir), str(data_file), "prefix", tmp_path / "x", resume=str(tmp_path), **opts)
+
+
+def test_gradient_accumulation_gives_the_token_mean_of_the_whole_step(base_dir, data_file, tmp_path):
+    """2 micro-batches of 4 = one batch of 8: the Trainer passes num_items_in_batch to the loss."""
+    opts = dict(FAST, max_steps=2, eval_limit=0)
+    whole = finetune(str(base_dir), str(data_file), "prefix", tmp_path / "whole", **opts)
+    split = finetune(str(base_dir), str(data_file), "prefix", tmp_path / "split",
+                     **dict(opts, per_device_train_batch_size=4, gradient_accumulation_steps=2))
+    losses = [[h["loss"] for h in r.summary["log_history"] if "loss" in h] for r in (whole, split)]
+    assert losses[0] == pytest.approx(losses[1], abs=1e-5)
+    assert losses[0][1] < losses[0][0] - 0.5
+
+
+def test_bidirectional_is_refused_before_training(base_dir, data_file, tmp_path):
+    with pytest.raises(InterpError) as err:
+        finetune(str(base_dir), str(data_file), "bidirectional", tmp_path / "run", max_steps=2, **FAST)
+    message = str(err.value)
+    assert "leaks labels" in message and "--allow-label-leakage" in message and "\n" not in message
+    assert not (tmp_path / "run").exists()
+
+
+def test_no_improvement_rule_stops_and_is_recorded(base_dir, data_file, tmp_path):
+    result = finetune(str(base_dir), str(data_file), "causal", tmp_path, max_steps=20, kill_after_steps=3,
+                      min_loss_improvement=100.0, **FAST)
+    s = result.summary
+    assert s["steps"] == 3 and s["stopped_early"] and s["stop_rule"] == "no_improvement"
+    assert "min_loss_improvement=100.0" in s["stop_reason"]
+    assert json.loads((tmp_path / "summary.json").read_text())["stop_rule"] == "no_improvement"
+
+
+def _step(n: int) -> TrainerState:
+    state = TrainerState()
+    state.global_step = n
+    return state
+
+
+def test_stop_rules_fire_exactly_when_they_should():
+    record, control = StopRecord(), TrainerControl()
+    rule = NoImprovementStop(record, min_improvement=0.5, after_steps=10)
+    for step, loss in [(1, 3.0), (5, 2.8), (10, 2.6)]:  # improved 0.4 < 0.5 by step 10 → stop at 10
+        rule.on_log(None, _step(step), control, logs={"loss": loss})
+        assert control.should_training_stop == (step == 10)
+    assert record.rule == "no_improvement" and record.step == 10
+
+    record, control = StopRecord(), TrainerControl()
+    rule = EvalPlateauStop(record, patience=2, min_delta=0.01, min_steps=30)
+    for step, loss in [(10, 2.0), (20, 1.995), (30, 1.999), (40, 1.5)]:
+        rule.on_evaluate(None, _step(step), control, metrics={"eval_loss": loss})
+    assert record.rule == "eval_plateau" and record.step == 30  # 1.995 is not 0.01 better than 2.0
+
+    record, control = StopRecord(), TrainerControl()
+    rule = NonFiniteLossStop(record)
+    rule.on_step_end(None, _step(4), control, model=type("M", (), {"nonfinite_losses": torch.tensor(0)})())
+    assert not control.should_training_stop
+    rule.on_log(None, _step(5), control, logs={"loss": float("nan")})
+    assert control.should_training_stop and record.rule == "non_finite_loss" and record.step == 5
+
+
+def test_finetune_cli(base_dir, data_file, tmp_path):
+    import typer
+    from typer.testing import CliRunner
+
+    from interp.cli.finetune import finetune_cmd
+
+    app = typer.Typer()
+    app.command()(finetune_cmd)
+    args = ["--model", str(base_dir), "--data", str(data_file), "--out", str(tmp_path), "--max-steps", "2",
+            "--learning-rate", "1e-3", "--eval-limit", "2", "--max-seq-len", "96", "--set", "save_total_limit=1",
+            "--set", "disable_tqdm=true"]
+    result = CliRunner().invoke(app, [*args, "--attention", "prefix"])
+    assert result.exit_code == 0, result.output
+    assert "prefix: 2 steps" in result.output and (tmp_path / "final" / "config.json").exists()
+    refused = CliRunner().invoke(app, [*args, "--attention", "bidirectional"])
+    assert isinstance(refused.exception, InterpError) and "leaks labels" in str(refused.exception)
+
+
+@pytest.mark.skipif(not HAS_TOY_MODEL, reason="bundled toy model not built yet")
+@pytest.mark.parametrize("mode", ["causal", "prefix"])
+def test_few_steps_on_the_toy_model_lower_the_response_loss(mode, tmp_path):
+    engine = interp.load("toy")
+    examples, _ = tokenize_rows(load_instructions("toy", eval_limit=32).eval, engine.tokenizer, 128)
+    before = mean_response_loss(engine, examples, mode)
+    result = finetune("toy", "toy", mode, tmp_path, max_steps=30,
+                      **dict(FAST, learning_rate=1e-4, per_device_train_batch_size=16, max_seq_len=128, eval_limit=0))
+    after = mean_response_loss(interp.load(result.checkpoint_dir), examples, mode)
+    assert after < 0.95 * before, (before, after)  # held-out rows: the model learned, not memorised
