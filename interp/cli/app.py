@@ -7,9 +7,12 @@ import sys
 import typer
 
 from interp.cli import engine_cmds
+from interp.cli.demo import demo
 from interp.cli.eval import eval_cmd
 from interp.cli.finetune import finetune_cmd, probe_app
+from interp.cli.mask_impact import heatmap, mask_impact_app
 from interp.cli.stage import stage_app
+from interp.cli.toy import toy_app
 from interp.errors import InterpError
 
 app = typer.Typer(
@@ -19,28 +22,19 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-app.command("predict")(engine_cmds.predict)
-app.command("generate")(engine_cmds.generate)
-app.command("eval")(eval_cmd)
+# Question 1: which tokens matter, where?
+app.add_typer(mask_impact_app, name="mask-impact")
+app.command("heatmap")(heatmap)
+# Question 2: what does causal masking buy?
 app.add_typer(stage_app, name="stage")
+app.command("eval")(eval_cmd)
 app.command("finetune")(finetune_cmd)
 app.add_typer(probe_app, name="probe")
-
-
-def _register_optional() -> None:
-    """Sub-apps that live in their own modules (registered if present)."""
-    try:
-        from interp.cli.toy import toy_app
-
-        app.add_typer(toy_app, name="toy")
-    except ImportError:
-        pass
-    from interp.cli.demo import demo
-
-    app.command("demo")(demo)
-
-
-_register_optional()
+# The engine directly, the bundled model, the demo.
+app.command("predict")(engine_cmds.predict)
+app.command("generate")(engine_cmds.generate)
+app.add_typer(toy_app, name="toy")
+app.command("demo")(demo)
 
 
 def main() -> None:

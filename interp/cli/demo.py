@@ -1,4 +1,8 @@
-"""`interp demo`: the main job on the bundled model, on a fresh machine, with no hub."""
+"""`interp demo`: the headline job on the bundled model, on a fresh machine, with no hub.
+
+Runs mask-impact on "The Eiffel Tower is in", writes the table (+ sidecar) and its heatmap under
+out/demo/, prints the summary and the model's next tokens (causal vs bidirectional prefill).
+"""
 
 from __future__ import annotations
 
@@ -13,20 +17,41 @@ def demo(
     prompt: Annotated[str, typer.Option(help="The prompt to analyse.")] = "The Eiffel Tower is in",
     out: Annotated[str, typer.Option(help="Directory for the demo's outputs.")] = "out/demo",
 ) -> None:
-    """Load the bundled model and show what it predicts after PROMPT (causal vs bidirectional prefill)."""
+    """mask-impact on PROMPT with the bundled model: CSV, heatmap PNG, summary, next tokens."""
     from pathlib import Path
 
+    from rich.console import Console
+
+    from interp.analyses.heatmaps import write_heatmap
+    from interp.analyses.mask_impact import mask_impact, mask_impact_metadata, parse_layers
+    from interp.analyses.mask_impact_io import write_result
     from interp.analyses.predict import top_next_tokens
+    from interp.analyses.summarize import print_summary, summarize
+    from interp.cli.mask_impact import slug
     from interp.data.toy import BUNDLED_MODEL_DIR
+    from interp.util.progress import progress_bar
 
     model = "toy"
     if not (BUNDLED_MODEL_DIR / "config.json").exists():
+        from transformers.utils import logging as hf_logging
+
         from interp.data.random_models import build_random_model
 
+        hf_logging.disable_progress_bar()
         model = str(build_random_model("qwen3", Path(out) / "random-qwen3"))
         typer.echo(f"bundled toy model not present yet: using a tiny random Qwen3 at {model}")
     engine = load_quietly(model)
     typer.echo(repr(engine))
+
+    with progress_bar("mask-impact", len(parse_layers(None, engine.n_layers))) as advance:
+        df = mask_impact(engine, prompt, progress=advance)
+    label = "toy" if model == "toy" else "random qwen3"
+    meta = mask_impact_metadata(engine, df, model_label=label)
+    table, sidecar = write_result(df, meta, Path(out) / f"{slug(prompt)}.csv")
+    figure = write_heatmap(table, Path(out) / f"{slug(prompt)}_full_l2.png", exclude_first=True)
+    typer.echo(f"wrote {table}, {sidecar.name} and {figure}\n")
+    print_summary(summarize(df, top=2), Console(), title=label)
+
     for mode in ("causal", "prefix"):
         typer.echo(f"\n{prompt!r} → next token ({mode} prefill):")
         for token, prob in top_next_tokens(engine, prompt, attention=mode):

@@ -1,0 +1,77 @@
+"""mask-impact speed: the fast method against the reference, and against one plain forward.
+
+Prints reference time / fast time (target ≥ 30×) and fast-sweep time / one plain forward
+(target ≤ 3) on a random Qwen3 (8 layers by default) and a 128-token prompt, and checks on the
+way that both methods give the same numbers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+
+import torch
+from transformers.utils import logging as hf_logging
+
+import interp
+from interp.analyses.mask_impact import mask_impact
+from interp.data.random_models import build_random_model
+
+
+def median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--layers", type=int, default=8)
+    parser.add_argument("--hidden", type=int, default=256)
+    parser.add_argument("--heads", type=int, default=8)
+    parser.add_argument("--kv-heads", type=int, default=4)
+    parser.add_argument("--tokens", type=int, default=128)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=args.heads,
+                                  kv_heads=args.kv_heads, max_positions=4096)
+        engine = interp.load(path)
+    ids = torch.randint(4, 320, (args.tokens,), generator=torch.Generator().manual_seed(0)).tolist()
+
+    with torch.inference_mode():
+        forward = median_time(lambda: engine.run([ids], logits="last"), args.repeats * 3)
+        fast = median_time(lambda: mask_impact(engine, ids), args.repeats)
+        start = time.perf_counter()
+        reference = mask_impact(engine, ids, method="reference")
+        reference_time = time.perf_counter() - start
+        fast_df = mask_impact(engine, ids)
+    cols = ["l2_distance", "cosine_distance"]
+    max_diff = float((fast_df[cols] - reference[cols]).abs().max().max())
+
+    print(f"model: qwen3, {args.layers} layers, d_model {args.hidden}, {args.heads} heads ({args.kv_heads} kv), "
+          f"prompt {args.tokens} tokens, {torch.get_num_threads()} thread(s); {len(fast_df)} rows")
+    rows = [
+        ("plain forward (engine.run)", f"{forward * 1e3:9.1f} ms   (median of {args.repeats * 3})"),
+        ("mask-impact --method fast", f"{fast * 1e3:9.1f} ms   (median of {args.repeats})"),
+        ("mask-impact --method reference", f"{reference_time * 1e3:9.1f} ms   (one run)"),
+        ("reference / fast", f"{reference_time / fast:9.1f}x   (target >= 30)"),
+        ("fast sweep / plain forward", f"{fast / forward:9.2f}    (target <= 3)"),
+        ("max |fast - reference|", f"{max_diff:9.2e}"),
+    ]
+    for label, value in rows:
+        print(f"{label:<31}: {value}")
+
+if __name__ == "__main__":
+    main()
