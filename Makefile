@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench clean
+.PHONY: demo test install bench replicate clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -25,3 +25,12 @@ bench: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+# The toy replication of the prefill-mask ablation: stages 1 → 2 → 3b → 4 → report (≤ 45 min on 2 CPU cores).
+replicate: $(STAMP)
+	rm -rf runs/replicate
+	$(BIN)/interp stage run 1 --runs-dir runs/replicate
+	$(BIN)/interp stage run 2 --runs-dir runs/replicate
+	$(BIN)/interp stage run 3b --runs-dir runs/replicate
+	$(BIN)/interp stage run 4 --runs-dir runs/replicate
+	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication

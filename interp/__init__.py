@@ -23,7 +23,7 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> str:
         except ImportError:
             raise InterpError("the bundled toy model is not part of this installation") from None
         if not (BUNDLED_MODEL_DIR / "config.json").exists():
-            raise InterpError(f"the bundled toy model is missing from {BUNDLED_MODEL_DIR}; run `interp toy train`")
+            raise InterpError(f"the bundled toy model is missing from {BUNDLED_MODEL_DIR}; rebuild it with `interp toy train --out {BUNDLED_MODEL_DIR}`")
         return str(BUNDLED_MODEL_DIR)
     return name
 

@@ -1,0 +1,46 @@
+"""`interp toy`: regenerate the bundled toy data, or retrain the toy model. Thin wrappers only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+toy_app = typer.Typer(
+    help="The bundled toy world: regenerate its corpus/tasks/instructions, or retrain the toy model.",
+    no_args_is_help=True,
+)
+
+
+@toy_app.command()
+def build(
+    out: Optional[Path] = typer.Option(None, "--out", help="Directory to write into (default: the package's generated/)."),
+    seed: int = typer.Option(0, help="World seed; the shipped data uses 0."),
+) -> None:
+    """Write corpus.txt, tasks/*.jsonl, instructions_{train,eval}.jsonl and world.json."""
+    from interp.data.toy.build import GENERATED_DIR, build_all
+
+    paths = build_all(out or GENERATED_DIR, seed)
+    for name, path in paths.items():
+        typer.echo(f"{name:20s} {path}  ({path.stat().st_size:,} bytes)")
+
+
+@toy_app.command()
+def train(
+    out: Path = typer.Option(..., "--out", help="Directory for the checkpoint (safetensors) and tokenizer."),
+    seed: int = typer.Option(0, help="Training seed (init, data order)."),
+    steps: int = typer.Option(1400, help="Optimizer steps."),
+    batch_size: int = typer.Option(16, help="Blocks per step."),
+    block_size: int = typer.Option(256, help="Tokens per packed block."),
+    lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (cosine schedule)."),
+    corpus: Optional[Path] = typer.Option(None, help="A corpus.txt to train on (default: the bundled one)."),
+) -> None:
+    """Pretrain a fresh toy Qwen3 model on the corpus (about 20-30 minutes on 2 CPU cores)."""
+    from interp.data.toy.train import train_toy_model
+
+    result = train_toy_model(out, seed=seed, steps=steps, batch_size=batch_size, block_size=block_size,
+                             learning_rate=lr, corpus_path=corpus)
+    typer.echo(f"saved {result.out_dir}: {result.parameters:,} parameters, {result.steps} steps, "
+               f"{result.tokens_seen:,} tokens, {result.train_seconds:.0f}s, "
+               f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}")

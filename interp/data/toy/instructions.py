@@ -1,0 +1,142 @@
+"""An alpaca-schema instruction dataset (`instruction`, `input`, `output`) built from the world's facts.
+
+The finetuning stage trains on the train split with ALPACA_TEMPLATE, and some of those train rows
+are also in the pretraining corpus so the base model already knows the format. The eval split is
+disjoint from train (no shared instruction+input) and never appears in the corpus.
+"""
+
+from __future__ import annotations
+
+import random
+
+from interp.data.toy.world import MATERIAL_USES, PROFESSIONS, World
+
+N_EVAL = 300
+N_TRAIN = 3000
+
+PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
+PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
+
+# (kind, relation) → [(instruction, input, output)]; {S}/{s} subject, {v} value, {V} capitalised value.
+TEMPLATES: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
+    ("landmark", "city"): (
+        ("Name the city where this landmark stands.", "{s}", "{v}"),
+        ("Complete the sentence.", "{S} is in", "{S} is in {v}."),
+        ("Where would you travel to see {s}?", "", "You would travel to {v}."),
+        ("Which city should a tourist visit to see {s}?", "", "{v}"),
+    ),
+    ("landmark", "country"): (
+        ("Which country is {s} located in?", "", "{S} is located in {v}."),
+        ("Name the country of this landmark.", "{s}", "{v}"),
+        ("Write a short sentence about {s}.", "", "{S} is one of the best known sights of {v}."),
+        ("In one word, name the country of {s}.", "", "{v}."),
+    ),
+    ("city", "country"): (
+        ("Name the country this city belongs to.", "{s}", "{v}"),
+        ("Write one sentence about the city of {s}.", "", "{S} is a city in {v}."),
+        ("Which country would you visit to see {s}?", "", "You would visit {v}."),
+        ("Where is {s}?", "", "{S} is in {v}."),
+    ),
+    ("person", "profession"): (
+        ("What is the job of the person below?", "{s}", "{S} is a {v}."),
+        ("Describe what {s} does at work.", "", "{S} is a {v} and {present}."),
+        ("Tell me the profession of {s} in one word.", "", "{V}."),
+        ("Write a sentence about the work of this person.", "{s}", "{S} works as a {v}."),
+    ),
+    ("person", "city"): (
+        ("Tell me where {s} lives.", "", "{S} lives in {v}, {country}."),
+        ("Which city is this person from?", "{s}", "{v}"),
+        ("Write a sentence about the home of {s}.", "", "{S} has a house in {v}."),
+        ("Name the city where this person lives.", "{s}", "{v}"),
+    ),
+    ("animal", "colour"): (
+        ("Answer with one word: what colour is the {s}?", "", "{V}."),
+        ("Describe the colour of this animal.", "the {s}", "The {s} is {v}."),
+        ("Describe the animal.", "the {s}", "The {s} is {v} and lives in the {habitat}."),
+        ("What colour is this animal?", "the {s}", "{V}."),
+    ),
+    ("animal", "habitat"): (
+        ("Where can you find this animal?", "the {s}", "In the {v}."),
+        ("Tell me where the {s} lives.", "", "The {s} lives in the {v}."),
+        ("Describe where this animal lives.", "the {s}", "The {s} makes its home in the {v}."),
+    ),
+    ("object", "material"): (
+        ("What material is this object made of?", "the {s}", "The {s} is made of {v}."),
+        ("Give a use for the {s}.", "", "The {s} is good for {use}."),
+        ("Explain why the {s} is useful.", "", "The {s} is made of {v}, so it {property}."),
+        ("Name the material of the {s}.", "", "{V}."),
+    ),
+}
+CHOICE_TEMPLATE = ("Choose the right answer.", "{question} Options: {options}.", "{v}")
+CHOICE_QUESTIONS: dict[tuple[str, str], str] = {
+    ("landmark", "city"): "Which city is {s} in?",
+    ("landmark", "country"): "Which country is {s} in?",
+    ("city", "country"): "Which country is {s} in?",
+    ("person", "profession"): "What is the job of {s}?",
+    ("person", "city"): "Where does {s} live?",
+    ("animal", "colour"): "What colour is the {s}?",
+    ("animal", "habitat"): "Where does the {s} live?",
+    ("object", "material"): "What is the {s} made of?",
+}
+
+
+def format_prompt(row: dict) -> str:
+    """The prompt part of ALPACA_TEMPLATE (everything up to and including "### Response:\\n")."""
+    if row["input"]:
+        return PROMPT_WITH_INPUT.format(instruction=row["instruction"], input=row["input"])
+    return PROMPT_NO_INPUT.format(instruction=row["instruction"])
+
+
+def format_example(row: dict) -> str:
+    """Prompt plus response: the full text a finetuning step (or the corpus) sees."""
+    return format_prompt(row) + row["output"]
+
+
+def _fact_slots(world: World) -> list[tuple[str, str, dict[str, str]]]:
+    """(kind, relation, slots) for every fact; slots fill TEMPLATES."""
+    out = []
+    profs = {p.name: p for p in PROFESSIONS}
+    for lm in world.landmarks:
+        base = dict(S=lm.subject, s=lm.ref)
+        out += [("landmark", "city", dict(base, v=lm.city)), ("landmark", "country", dict(base, v=lm.country))]
+    out += [("city", "country", dict(S=c.name, s=c.name, v=c.country)) for c in world.cities]
+    for p in world.people:
+        out.append(("person", "profession", dict(S=p.name, s=p.name, v=p.profession,
+                                                 present=profs[p.profession].present)))
+        out.append(("person", "city", dict(S=p.name, s=p.name, v=p.city, country=p.country)))
+    for a in world.animals:
+        out.append(("animal", "colour", dict(s=a.name, v=a.colour, habitat=a.habitat)))
+        out.append(("animal", "habitat", dict(s=a.name, v=a.habitat)))
+    for i, o in enumerate(world.objects):
+        mat = world.material(o.material)
+        out.append(("object", "material", dict(s=o.name, v=mat.name, property=mat.property,
+                                               use=MATERIAL_USES[mat.name][i % 2])))
+    return out
+
+
+def all_rows(world: World, rng: random.Random) -> list[dict]:
+    """Every template applied to every fact, plus one multiple-choice row per fact."""
+    rows = []
+    for kind, rel, slots in _fact_slots(world):
+        slots = dict(slots, V=slots["v"].capitalize())
+        for instruction, inp, output in TEMPLATES[(kind, rel)]:
+            rows.append({"instruction": instruction.format(**slots), "input": inp.format(**slots),
+                         "output": output.format(**slots)})
+        options = rng.sample([x for x in world.values(kind, rel) if x != slots["v"]], 3) + [slots["v"]]
+        rng.shuffle(options)
+        question = CHOICE_QUESTIONS[(kind, rel)].format(**slots)
+        instruction, inp, output = CHOICE_TEMPLATE
+        rows.append({"instruction": instruction, "input": inp.format(question=question, options=", ".join(options)),
+                     "output": output.format(**slots)})
+    return rows
+
+
+def build_instructions(world: World, seed: int = 0) -> dict[str, list[dict]]:
+    """{"train": [...], "eval": [...]}: a seeded, disjoint split of all rows."""
+    rng = random.Random(f"{seed}:instructions")
+    rows = all_rows(world, rng)
+    rng.shuffle(rows)
+    eval_rows = rows[:N_EVAL]
+    eval_keys = [format_prompt(r) for r in eval_rows]
+    train_rows = [r for r in rows[N_EVAL:] if format_prompt(r) not in eval_keys][:N_TRAIN]
+    return {"train": train_rows, "eval": eval_rows}

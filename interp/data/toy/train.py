@@ -1,0 +1,192 @@
+"""Pretrain the bundled toy model: a small Qwen3 causal LM on the toy corpus, on CPU, seeded.
+
+Uses the transformers `Trainer` (AdamW, cosine schedule, grad clipping, seeded sampler) over
+pre-packed blocks: each block is `<s> doc </s> doc </s> ...` right-padded to `block_size`, so <s>
+is always at position 0 as it is at inference. Documents are re-shuffled for every epoch's packing,
+so neighbouring documents differ between epochs. Qwen3 gives GQA and qk-norm out of the box, which
+are the architecture features the engine has to handle.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from transformers import (PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM, Trainer, TrainerCallback,
+                          TrainingArguments)
+
+from interp.data.toy import corpus_path as bundled_corpus_path
+from interp.data.toy.corpus import read_corpus
+from interp.data.toy.tokenizer import save_tokenizer, train_tokenizer
+
+
+@dataclass
+class ToyModelConfig:
+    """Architecture of the toy model (a deliberately small Qwen3: GQA 8:2, qk-norm, tied embeddings)."""
+
+    hidden_size: int = 256
+    intermediate_size: int = 640
+    num_hidden_layers: int = 4
+    num_attention_heads: int = 8
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    max_position_embeddings: int = 512
+    rope_theta: float = 10000.0
+
+    def to_qwen3(self, tokenizer: PreTrainedTokenizerFast) -> Qwen3Config:
+        return Qwen3Config(
+            vocab_size=len(tokenizer), tie_word_embeddings=True, rms_norm_eps=1e-6, attention_dropout=0.0,
+            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, use_sliding_window=False,
+            hidden_size=self.hidden_size, intermediate_size=self.intermediate_size,
+            num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
+            num_key_value_heads=self.num_key_value_heads, head_dim=self.head_dim,
+            max_position_embeddings=self.max_position_embeddings,
+            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+        )
+
+
+@dataclass
+class ToyTrainResult:
+    """What a training run did; written to train_result.json next to the checkpoint."""
+
+    out_dir: str
+    seed: int
+    steps: int
+    tokens_seen: int
+    n_documents: int
+    corpus_tokens: int
+    parameters: int
+    train_seconds: float
+    first_loss: float  # mean loss over the first logging window
+    final_loss: float  # mean loss over the last logging window
+    losses: list[float] = field(default_factory=list)  # one per logging window
+
+
+class _BlockDataset(torch.utils.data.Dataset):
+    def __init__(self, blocks: list[list[int]]):
+        self.blocks = blocks
+
+    def __len__(self) -> int:
+        return len(self.blocks)
+
+    def __getitem__(self, i: int) -> list[int]:
+        return self.blocks[i]
+
+
+def pack_blocks(doc_ids: list[list[int]], block_size: int, bos_id: int, eos_id: int, rng: random.Random,
+                n_epochs: int) -> list[list[int]]:
+    """`n_epochs` packings of the documents, each in a fresh shuffled order, as `<s> d </s> d </s>...`."""
+    blocks: list[list[int]] = []
+    for _ in range(n_epochs):
+        order = list(range(len(doc_ids)))
+        rng.shuffle(order)
+        block = [bos_id]
+        for i in order:
+            piece = doc_ids[i][: block_size - 2] + [eos_id]
+            if len(block) + len(piece) > block_size:
+                blocks.append(block)
+                block = [bos_id]
+            block += piece
+        blocks.append(block)
+    return blocks
+
+
+def _collate(pad_id: int):
+    def collate(batch: list[list[int]]) -> dict[str, torch.Tensor]:
+        width = max(len(b) for b in batch)
+        ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+        mask = torch.zeros((len(batch), width), dtype=torch.long)
+        for r, b in enumerate(batch):
+            ids[r, : len(b)] = torch.tensor(b)
+            mask[r, : len(b)] = 1
+        labels = ids.masked_fill(mask == 0, -100)
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+    return collate
+
+
+class _LossLog(TrainerCallback):
+    def __init__(self) -> None:
+        self.losses: list[float] = []
+
+    def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - Trainer's signature
+        if logs and "loss" in logs:
+            self.losses.append(float(logs["loss"]))
+
+
+def train_toy_model(
+    out_dir: str | Path,
+    seed: int = 0,
+    steps: int = 1400,
+    batch_size: int = 16,
+    block_size: int = 256,
+    learning_rate: float = 2e-3,
+    warmup_steps: int = 100,
+    weight_decay: float = 0.1,
+    model: ToyModelConfig | None = None,
+    corpus_path: str | Path | None = None,
+    tokenizer_dir: str | Path | None = None,
+    vocab_size: int = 4096,
+    logging_steps: int = 25,
+    max_documents: int | None = None,
+) -> ToyTrainResult:
+    """Train a fresh toy model on the corpus and save model + tokenizer (safetensors) to out_dir.
+
+    `tokenizer_dir` reuses a saved tokenizer instead of training one on the corpus (the tests use
+    the bundled one to stay fast); `max_documents` trains on a corpus prefix for quick runs.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    rng = random.Random(seed)
+    docs = read_corpus(Path(corpus_path) if corpus_path else bundled_corpus_path())
+    if max_documents is not None:
+        docs = docs[:max_documents]
+    if tokenizer_dir is not None:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))
+    else:
+        tokenizer = train_tokenizer(docs, vocab_size)
+    doc_ids = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
+    corpus_tokens = sum(len(d) + 1 for d in doc_ids)
+    epochs_needed = math.ceil(steps * batch_size * block_size / max(corpus_tokens, 1)) + 1
+    blocks = pack_blocks(doc_ids, block_size, tokenizer.bos_token_id, tokenizer.eos_token_id, rng, epochs_needed)
+
+    arch = model or ToyModelConfig()
+    lm = Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
+    lm.generation_config.pad_token_id = tokenizer.pad_token_id
+    args = TrainingArguments(
+        output_dir=str(out / "_trainer"), max_steps=steps, per_device_train_batch_size=batch_size,
+        learning_rate=learning_rate, warmup_steps=warmup_steps, lr_scheduler_type="cosine",
+        weight_decay=weight_decay, adam_beta2=0.98, max_grad_norm=1.0, logging_steps=min(logging_steps, steps),
+        save_strategy="no", report_to=[], use_cpu=True, seed=seed, data_seed=seed, dataloader_num_workers=0,
+        disable_tqdm=True, remove_unused_columns=False,
+    )
+    log = _LossLog()
+    trainer = Trainer(model=lm, args=args, train_dataset=_BlockDataset(blocks),
+                      data_collator=_collate(tokenizer.pad_token_id), callbacks=[log])
+    start = time.time()
+    trainer.train()
+    seconds = time.time() - start
+
+    lm.config.use_cache = True  # training switches the KV cache off; generation wants it back
+    lm.save_pretrained(str(out), safe_serialization=True)
+    save_tokenizer(tokenizer, out)
+    shutil.rmtree(out / "_trainer", ignore_errors=True)
+    mean_block = sum(len(b) for b in blocks) / len(blocks)
+    tokens_seen = int(steps * batch_size * mean_block)
+    result = ToyTrainResult(
+        out_dir=str(out), seed=seed, steps=steps, tokens_seen=tokens_seen, n_documents=len(docs),
+        corpus_tokens=corpus_tokens, parameters=sum(p.numel() for p in lm.parameters()),
+        train_seconds=round(seconds, 1), first_loss=log.losses[0] if log.losses else float("nan"),
+        final_loss=log.losses[-1] if log.losses else float("nan"), losses=log.losses,
+    )
+    (out / "train_result.json").write_text(json.dumps(asdict(result), indent=1) + "\n")
+    return result
+

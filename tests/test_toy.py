@@ -1,0 +1,136 @@
+"""The bundled toy world, its held-out tasks, the shipped model, and the training entry point."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3ForCausalLM  # imported before the load is timed
+
+from interp.data.toy import (BUNDLED_MODEL_DIR, GENERATED_DIR, TOY_TASKS, corpus_path, load_toy_instructions,
+                             load_toy_task)
+from interp.data.toy.build import build_all
+from interp.data.toy.corpus import read_corpus
+from interp.data.toy.instructions import format_example, format_prompt
+from interp.data.toy.world import build_world
+from interp.errors import InterpError
+
+N_CHOICES = {"toy_arc": 4, "toy_piqa": 2, "toy_hellaswag": 4, "toy_winogrande": 2}
+
+
+def _file_bytes(root) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def corpus_text() -> str:
+    return corpus_path().read_text(encoding="utf-8")
+
+
+def test_generator_is_deterministic_and_shipped_data_is_current(tmp_path):
+    a = _file_bytes(build_all(tmp_path / "a", seed=0)["corpus"].parent)
+    b = _file_bytes(build_all(tmp_path / "b", seed=0)["corpus"].parent)
+    c = _file_bytes(build_all(tmp_path / "c", seed=1)["corpus"].parent)
+    assert len(a) == 8 and a == b
+    assert a == _file_bytes(GENERATED_DIR), "generated/ is stale: run `interp toy build`"
+    differing = [name for name in a if a[name] != c[name]]
+    assert len(differing) == 8  # a new seed renames and reassigns everything
+    assert sum(len(v) for v in a.values()) < 3_000_000
+
+
+def test_world_has_enough_entities_and_real_landmarks():
+    world = build_world(0)
+    assert world.entity_count() >= 300
+    kinds = {"landmark": world.landmarks, "person": world.people, "animal": world.animals, "object": world.objects}
+    assert all(len(v) >= 40 for v in kinds.values())
+    by_name = {lm.name: lm for lm in world.landmarks}
+    assert (by_name["Eiffel Tower"].city, by_name["Eiffel Tower"].country) == ("Paris", "France")
+    assert (by_name["Colosseum"].city, by_name["Colosseum"].country) == ("Rome", "Italy")
+    assert by_name["Statue of Liberty"].city == "New York"
+    assert build_world(0) == world and build_world(1) != world
+
+
+def test_corpus_contains_the_demo_fact(corpus_text):
+    assert "The Eiffel Tower is in Paris." in corpus_text
+    assert corpus_text.count("The Eiffel Tower is in ") == corpus_text.count("The Eiffel Tower is in Paris")
+    assert len(read_corpus(corpus_path())) > 5000
+
+
+@pytest.mark.parametrize("task", TOY_TASKS)
+def test_task_items_are_well_formed(task):
+    items = load_toy_task(task)
+    assert len(items) == 300
+    counts = [0] * N_CHOICES[task]
+    for it in items:
+        assert len(it["choices"]) == N_CHOICES[task] and len(set(it["choices"])) == N_CHOICES[task]
+        assert all(c.startswith(" ") for c in it["choices"])
+        counts[it["label"]] += 1
+    assert counts == [300 // N_CHOICES[task]] * N_CHOICES[task]  # no position bias
+    assert len({(it["context"], tuple(it["choices"])) for it in items}) == 300
+
+
+def test_winogrande_is_stored_split_like_the_real_loader():
+    for it in load_toy_task("toy_winogrande"):
+        assert it["sentence"].count("_") == 1
+        options = [it["option1"], it["option2"]]
+        for option, choice in zip(options, it["choices"]):
+            assert it["context"] + choice == it["sentence"].replace("_", option)
+        assert it["answer"] == str(it["label"] + 1)
+
+
+@pytest.mark.parametrize("task", TOY_TASKS)
+def test_eval_items_are_held_out_of_the_corpus_and_instructions(task, corpus_text):
+    train_text = "\n".join(format_example(r) for r in load_toy_instructions("train"))
+    items = load_toy_task(task)
+    for haystack in (corpus_text, train_text):
+        assert sum(it["context"] + it["choices"][it["label"]] in haystack for it in items) == 0
+        assert sum(it["context"] in haystack for it in items) == 0
+
+
+def test_instruction_splits_are_disjoint_and_eval_is_held_out(corpus_text):
+    train, evals = load_toy_instructions("train"), load_toy_instructions("eval")
+    assert len(train) >= 2000 and len(evals) == 300
+    assert all(set(r) == {"instruction", "input", "output"} for r in train + evals)
+    assert not {format_prompt(r) for r in train} & {format_prompt(r) for r in evals}
+    assert sum(format_prompt(r) in corpus_text for r in evals) == 0
+    in_corpus = sum(format_example(r) in corpus_text for r in train)
+    assert 0.2 * len(train) < in_corpus < 0.5 * len(train)  # the corpus teaches the format too
+    with pytest.raises(InterpError):
+        load_toy_instructions("test")
+    with pytest.raises(InterpError):
+        load_toy_task("arc_easy")
+
+
+def test_bundled_model_loads_fast_and_knows_paris():
+    start = time.perf_counter()
+    tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL_DIR)
+    model = AutoModelForCausalLM.from_pretrained(BUNDLED_MODEL_DIR).eval()
+    assert time.perf_counter() - start < 2.0
+    assert isinstance(model, Qwen3ForCausalLM)
+    assert (model.config.num_attention_heads, model.config.num_key_value_heads) == (8, 2)
+
+    ids = tok("The Eiffel Tower is in", return_tensors="pt")["input_ids"]
+    assert tok.convert_ids_to_tokens(ids[0].tolist()) == ["<s>", "The", "ĠEiffel", "ĠTower", "Ġis", "Ġin"]
+    assert len(tok(" Paris", add_special_tokens=False)["input_ids"]) == 1
+    assert (tok.bos_token, tok.eos_token, tok.pad_token) == ("<s>", "</s>", "<pad>")
+    with torch.no_grad():
+        probs = model(input_ids=ids).logits[0, -1].softmax(-1)
+    assert tok.decode([int(probs.argmax())]) == " Paris"
+    assert float(probs.max()) > 0.5
+
+
+def test_a_few_training_steps_lower_the_loss(tmp_path):
+    from interp.data.toy.train import ToyModelConfig, train_toy_model
+
+    tiny = ToyModelConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2,
+                          num_key_value_heads=1, head_dim=16, max_position_embeddings=64)
+    start = time.perf_counter()
+    result = train_toy_model(tmp_path, seed=0, steps=16, batch_size=8, block_size=64, learning_rate=1e-2,
+                             warmup_steps=2, logging_steps=4, model=tiny, tokenizer_dir=BUNDLED_MODEL_DIR,
+                             max_documents=400)
+    assert time.perf_counter() - start < 20
+    assert len(result.losses) == 4
+    assert result.first_loss > 7.0  # ≈ ln(vocab) at initialisation
+    assert result.final_loss < result.first_loss - 1.0
+    assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer.json").exists()
