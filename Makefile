@@ -26,11 +26,12 @@ bench: $(STAMP)
 clean:
 	rm -rf $(VENV) build *.egg-info
 
-# The toy replication of the prefill-mask ablation: stages 1 → 2 → 3b → 4 → report (≤ 45 min on 2 CPU cores).
+# The toy replication of the prefill-mask ablation: stages 1 → 2 → 3a (causal control) → 3b → 4 → report.
 replicate: $(STAMP)
 	rm -rf runs/replicate
 	$(BIN)/interp stage run 1 --runs-dir runs/replicate
 	$(BIN)/interp stage run 2 --runs-dir runs/replicate
+	$(BIN)/interp stage run 3a --runs-dir runs/replicate
 	$(BIN)/interp stage run 3b --runs-dir runs/replicate
 	$(BIN)/interp stage run 4 --runs-dir runs/replicate
 	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication
