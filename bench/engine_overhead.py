@@ -8,25 +8,15 @@ Both are measured against the Hugging Face forward in the same run (median of re
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
-import time
 
 import torch
-from transformers.utils import logging as hf_logging
 
 import interp
+from timing import median_time, quiet_transformers
 from interp.data.random_models import build_random_model
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -36,8 +26,7 @@ def main() -> None:
     parser.add_argument("--tokens", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=8, kv_heads=4,

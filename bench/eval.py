@@ -18,9 +18,9 @@ import tempfile
 import time
 
 import torch
-from transformers.utils import logging as hf_logging
 
 import interp
+from timing import quiet_transformers
 from interp.analyses.evaluate import Encoded, encode_items, score_encoded, token_logprobs
 from interp.data.random_models import build_random_model
 
@@ -86,8 +86,7 @@ def main() -> None:
     parser.add_argument("--attention", default="prefix", choices=["causal", "prefix"])
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     args = parser.parse_args()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     if args.threads:
         torch.set_num_threads(args.threads)
 

@@ -8,26 +8,17 @@ way that both methods give the same numbers.
 from __future__ import annotations
 
 import argparse
-import statistics
 import tempfile
 import time
 
 import torch
-from transformers.utils import logging as hf_logging
 
 import interp
+from timing import median_time, quiet_transformers
 from interp.analyses.mask_impact import mask_impact
 from interp.data.random_models import build_random_model
 
 
-def median_time(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -41,8 +32,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=args.heads,

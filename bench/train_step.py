@@ -12,25 +12,15 @@ from __future__ import annotations
 import argparse
 import statistics
 import tempfile
-import time
 
 import torch
-from transformers.utils import logging as hf_logging
 
 import interp
+from timing import median_time, quiet_transformers
 from interp.analyses.training_model import EngineTrainingModel
 from interp.data.random_models import build_random_model
 
 
-def median_step_time(step, repeats: int, warmup: int = 2) -> float:
-    for _ in range(warmup):
-        step()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def main() -> None:
@@ -44,8 +34,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
 
     with tempfile.TemporaryDirectory() as tmp:
         path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=8, kv_heads=4,
@@ -75,8 +64,8 @@ def main() -> None:
     # Interleave the two so drift in machine load hits both alike.
     hf_times, engine_times = [], []
     for _ in range(3):
-        hf_times.append(median_step_time(hf_step, args.repeats))
-        engine_times.append(median_step_time(engine_step, args.repeats))
+        hf_times.append(median_time(hf_step, args.repeats, warmup=2))
+        engine_times.append(median_time(engine_step, args.repeats, warmup=2))
     hf, ours = statistics.median(hf_times), statistics.median(engine_times)
     print(f"model: qwen3, {args.layers} layers, d_model {args.hidden}, batch {args.batch} × {args.tokens} tokens, "
           f"{torch.get_num_threads()} threads, median of 3 × {args.repeats} steps (forward+backward+AdamW)")

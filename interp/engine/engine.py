@@ -168,7 +168,6 @@ class Engine:
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         batch, t_new = ids.shape
-        past_len = past.length if past is not None else 0
         if past is not None:
             if attention != "causal":
                 raise InterpError("decoding with a KV cache is causal; prefill in any mode, then decode")

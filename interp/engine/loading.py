@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from interp.engine.arch import spec_for, supported_names
+from interp.engine.arch import spec_for
 from interp.engine.engine import Engine
 from interp.errors import InterpError
 from interp.util.hub import hub_reachable
