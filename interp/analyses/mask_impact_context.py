@@ -10,8 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
-from einops import rearrange
 
 from interp.engine import Engine, visibility
 from interp.engine.masks import prefix_lengths
@@ -103,21 +101,12 @@ class Readouts:
 def layer_forward(
     engine: Engine, layer: int, x: torch.Tensor, ctx: StepContext, allowed: torch.Tensor, *, sdpa: bool = False
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One decoder layer from the engine's building blocks with a boolean mask.
+    """The engine's own layer on this step's rotary tables: x [J,T,D], allowed [J|1, 1|H, T, T].
 
-    x [J,T,D] (resid_pre), allowed [J|1, 1|H, T, T] → (resid_post [J,T,D], attn_out [J,T,D], z [J,T,H,dh]).
-    The same steps as the engine's own layer. The explicit path (default) gives an emptied query
-    row zero output; sdpa=True is faster but only for masks that leave every row some key.
+    Returns (resid_post [J,T,D], attn_out [J,T,D], z [J,T,H,dh]). The explicit path (default)
+    gives an emptied query row zero output; sdpa=True is faster for masks that leave every row a key.
     """
-    block = engine.layers[layer]
-    q, k, v = engine.qkv(layer, block.input_layernorm(x), ctx.cos, ctx.sin, ctx.query_scale)
-    if sdpa:
-        scale = block.self_attn.scaling
-        z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale, enable_gqa=True)
-    else:
-        z = engine.explicit_attention(layer, q, k, v, allowed)
-    z = rearrange(z, "j h t d -> j t h d")
-    attn_out = block.self_attn.o_proj(rearrange(z, "j t h d -> j t (h d)"))
-    resid_mid = x + attn_out
-    resid_post = resid_mid + block.mlp(block.post_attention_layernorm(resid_mid))
-    return resid_post, attn_out, z
+    out = engine.layer_forward(
+        layer, x, ctx.cos, ctx.sin, ctx.query_scale, allowed, impl="sdpa" if sdpa else "explicit"
+    )
+    return out.resid_post, out.attn_out, out.z

@@ -5,12 +5,12 @@ Imports nothing from analyses, data or cli.
 
 from interp.engine.arch import SUPPORTED, ArchSpec, spec_for
 from interp.engine.caches import ALL_ACTIVATIONS, LAYER_ACTIVATIONS, ActivationCache, KVCache
-from interp.engine.engine import Engine, Generation, RunResult, apply_rope
+from interp.engine.engine import Engine, Generation, LayerOutput, RunResult, apply_rope
 from interp.engine.loading import load_engine, parse_dtype
 from interp.engine.masks import MODES, Knockout, visibility
 
 __all__ = [
     "ALL_ACTIVATIONS", "LAYER_ACTIVATIONS", "MODES", "SUPPORTED", "ActivationCache", "ArchSpec", "Engine",
-    "Generation", "KVCache", "Knockout", "RunResult", "apply_rope", "load_engine", "parse_dtype", "spec_for",
+    "Generation", "KVCache", "Knockout", "LayerOutput", "RunResult", "apply_rope", "load_engine", "parse_dtype", "spec_for",
     "visibility",
 ]

@@ -54,6 +54,15 @@ class RunResult:
 
 
 @dataclass
+class LayerOutput:
+    """What `Engine.layer_forward` returns."""
+
+    resid_post: torch.Tensor  # [B,T,D]
+    attn_out: torch.Tensor  # [B,T,D]
+    z: torch.Tensor  # [B,T,H,dh]
+
+
+@dataclass
 class _Step:
     """Everything one forward shares across layers."""
 
@@ -222,49 +231,72 @@ class Engine:
     __call__ = run
 
     def _layer(self, layer: int, x: torch.Tensor, step: _Step) -> torch.Tensor:
-        """One decoder layer: x [B,T,D] (resid_pre) → resid_post [B,T,D]."""
-        block = self.layers[layer]
-        self._keep(step, "resid_pre", layer, x)
-        attn_out = self.attention(layer, block.input_layernorm(x), step)
-        resid_mid = x + attn_out
-        self._keep(step, "attn_out", layer, attn_out)
-        self._keep(step, "resid_mid", layer, resid_mid)
-        mlp_out = block.mlp(block.post_attention_layernorm(resid_mid))
-        resid_post = resid_mid + mlp_out
-        self._keep(step, "mlp_out", layer, mlp_out)
-        self._keep(step, "resid_post", layer, resid_post)
-        return resid_post
+        """One decoder layer of `run`: the mode's mask at this layer, minus its knockouts."""
+        allowed = None  # plain causal: SDPA's is_causal, no mask tensor
+        if not step.causal_fast:
+            allowed = step.masks[self.windows[layer]]  # [B,1,Tq,Tk]
+            t_q = x.shape[1]
+            t_k = t_q + (step.past.length if step.past is not None else 0)
+            removed = knockout_mask(step.knockouts, layer, self.n_heads, t_q, t_k, x.device)
+            if removed is not None:
+                allowed = allowed & ~removed[None]  # [B,H,Tq,Tk]
+        out = self.layer_forward(
+            layer, x, step.cos, step.sin, step.query_scale, allowed, impl=step.impl, step=step
+        )
+        return out.resid_post
 
-    def attention(self, layer: int, h: torch.Tensor, step: _Step) -> torch.Tensor:
-        """Self-attention of one layer on normed input h [B,T,D] → attn_out [B,T,D]."""
-        attn = self.layers[layer].self_attn
-        q, k, v = self.qkv(layer, h, step.cos, step.sin, step.query_scale)  # [B,H|KH,T,dh]
+    def layer_forward(
+        self,
+        layer: int,
+        x: torch.Tensor,
+        cos: torch.Tensor,
+        sin: torch.Tensor,
+        query_scale: torch.Tensor | None,
+        allowed: torch.Tensor | None,
+        *,
+        impl: str = "explicit",
+        step: _Step | None = None,
+    ) -> "LayerOutput":
+        """One decoder layer under a given visibility mask: x [B,T,D] (resid_pre) → LayerOutput.
+
+        `run` and analyses that recompute a layer (mask-impact) share this, so a recomputed layer
+        is the engine's layer. allowed: [B|1, 1|H, Tq, Tk] bool, or None for plain causal.
+        impl "explicit" gives an emptied query row zero output; "sdpa" is faster for masks that
+        leave every row a key. `step` (from `run`) adds captures and the KV cache.
+        """
+        block = self.layers[layer]
+        attn = block.self_attn
+        self._keep(step, "resid_pre", layer, x)
+        q, k, v = self.qkv(layer, block.input_layernorm(x), cos, sin, query_scale)  # [B,H|KH,T,dh]
         self._keep(step, "q", layer, lambda: rearrange(q, "b h t d -> b t h d"))
         self._keep(step, "k", layer, lambda: rearrange(k, "b h t d -> b t h d"))
         self._keep(step, "v", layer, lambda: rearrange(v, "b h t d -> b t h d"))
-        if step.past is not None:
+        if step is not None and step.past is not None:
             k = torch.cat([step.past.keys[layer], k], dim=2)
             v = torch.cat([step.past.values[layer], v], dim=2)
-        if step.new_past is not None:
+        if step is not None and step.new_past is not None:
             step.new_past.keys.append(k)
             step.new_past.values.append(v)
 
-        if step.causal_fast:
+        if allowed is None:
             z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scaling, enable_gqa=True)
+        elif impl == "sdpa":
+            z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=attn.scaling, enable_gqa=True)
         else:
-            allowed = step.masks[self.windows[layer]]  # [B,1,Tq,Tk]
-            removed = knockout_mask(step.knockouts, layer, self.n_heads, q.shape[2], k.shape[2], q.device)
-            if removed is not None:
-                allowed = allowed & ~removed[None]  # [B,H,Tq,Tk]
-            if step.impl == "sdpa":
-                z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=attn.scaling, enable_gqa=True)
-            else:
-                z = self.explicit_attention(layer, q, k, v, allowed, step)
+            z = self.explicit_attention(layer, q, k, v, allowed, step)
         z = rearrange(z, "b h t d -> b t h d")  # [B,T,H,dh]
         self._keep(step, "z", layer, z)
         attn_out = attn.o_proj(rearrange(z, "b t h d -> b t (h d)"))
         self._keep(step, "head_out", layer, lambda: self.head_contributions(layer, z))
-        return attn_out
+
+        resid_mid = x + attn_out
+        mlp_out = block.mlp(block.post_attention_layernorm(resid_mid))
+        resid_post = resid_mid + mlp_out
+        self._keep(step, "attn_out", layer, attn_out)
+        self._keep(step, "resid_mid", layer, resid_mid)
+        self._keep(step, "mlp_out", layer, mlp_out)
+        self._keep(step, "resid_post", layer, resid_post)
+        return LayerOutput(resid_post, attn_out, z)
 
     def position_embeddings(
         self, x: torch.Tensor, positions: torch.Tensor
@@ -346,9 +378,9 @@ class Engine:
         return attn_impl
 
     @staticmethod
-    def _keep(step: _Step, name: str, layer: int | None, value) -> None:
+    def _keep(step: _Step | None, name: str, layer: int | None, value) -> None:
         """Store an activation if it was asked for; `value` may be a thunk to skip unneeded work."""
-        if layer in step.capture.get(name, ()):
+        if step is not None and layer in step.capture.get(name, ()):
             step.cache[name, layer] = value() if callable(value) else value
 
     # ----------------------------------------------------------------- generation
