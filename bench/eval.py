@@ -20,9 +20,9 @@ import time
 import torch
 
 import interp
-from timing import quiet_transformers
 from interp.analyses.evaluate import Encoded, encode_items, score_encoded, token_logprobs
 from interp.data.random_models import build_random_model
+from interp.util.logs import quiet_transformers
 
 
 def seed_method(engine, encoded: list[Encoded], attention: str) -> list[list[float]]:

@@ -14,9 +14,10 @@ import time
 import torch
 
 import interp
-from timing import median_time, quiet_transformers
+from timing import median_time
 from interp.analyses.mask_impact import mask_impact
 from interp.data.random_models import build_random_model
+from interp.util.logs import quiet_transformers
 
 
 

@@ -1,4 +1,4 @@
-"""What every bench shares: a median wall-clock timer and quiet transformers logging."""
+"""What every bench shares: a median wall-clock timer."""
 
 from __future__ import annotations
 
@@ -17,10 +17,3 @@ def median_time(fn: Callable[[], object], repeats: int, warmup: int = 1) -> floa
         fn()
         times.append(time.perf_counter() - start)
     return statistics.median(times)
-
-
-def quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()

@@ -16,9 +16,10 @@ import tempfile
 import torch
 
 import interp
-from timing import median_time, quiet_transformers
+from timing import median_time
 from interp.analyses.training_model import EngineTrainingModel
 from interp.data.random_models import build_random_model
+from interp.util.logs import quiet_transformers
 
 
 

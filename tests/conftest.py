@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from transformers.utils import logging as hf_logging
-
 import interp
 from interp.data.random_models import build_random_model
+from interp.util.logs import quiet_transformers
 
-hf_logging.set_verbosity_error()
-hf_logging.disable_progress_bar()
+quiet_transformers()
 torch.set_num_threads(1)
 
 # (arch, overrides): GQA ratio 1 and > 1, sliding windows shorter than the test sequences.

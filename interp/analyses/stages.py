@@ -241,12 +241,10 @@ def run_stage(
 
 
 def _load(model: str, config: dict, device: str):
-    from transformers.utils import logging as hf_logging
-
     import interp
+    from interp.util.logs import quiet_transformers
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     return interp.load(model, dtype=config["dtype"], device=device, trust_remote_code=bool(config["trust_remote_code"]))
 
 

@@ -25,12 +25,10 @@ AttentionOpt = Annotated[
 
 def load_quietly(model: str | None, device: str = "cpu", dtype: str = "float32", trust_remote_code: bool = False):
     """interp.load with transformers' progress bars and warnings silenced for the terminal."""
-    from transformers.utils import logging as hf_logging
-
     import interp
+    from interp.util.logs import quiet_transformers
 
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
+    quiet_transformers()
     return interp.load(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
 
 

@@ -33,11 +33,10 @@ def demo(
 
     model = "toy"
     if not (BUNDLED_MODEL_DIR / "config.json").exists():
-        from transformers.utils import logging as hf_logging
-
         from interp.data.random_models import build_random_model
+        from interp.util.logs import quiet_transformers
 
-        hf_logging.disable_progress_bar()
+        quiet_transformers()
         model = str(build_random_model("qwen3", Path(out) / "random-qwen3"))
         typer.echo(f"bundled toy model not present yet: using a tiny random Qwen3 at {model}")
     engine = load_quietly(model)

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from interp.cli.common import ModelOpt
+from interp.util.logs import quiet_transformers
 
 DataOpt = Annotated[
     str, typer.Option("--data", "-d", help="'toy' (bundled instruction set), a .json/.jsonl file, or a hub dataset id.")
@@ -59,7 +60,7 @@ def finetune_cmd(
         plateau_min_delta=plateau_min_delta, plateau_min_steps=plateau_min_steps, eval_limit=eval_limit,
     )
     options = {k: v for k, v in given.items() if v is not None} | parse_settings(set_ or [])
-    _quiet_transformers()
+    quiet_transformers()
     result = finetune(model or "toy", data, attention, out, allow_label_leakage=allow_label_leakage,
                       resume=resume, **options)
     s = result.summary
@@ -119,13 +120,6 @@ def probe_leakage_cmd(
     console.print(out)
     flagged = table.loc[table.flagged, "mode"].tolist()
     console.print(f"flagged (loss < {LEAK_RATIO} × causal): {', '.join(flagged) if flagged else 'none'}")
-
-
-def _quiet_transformers() -> None:
-    from transformers.utils import logging as hf_logging
-
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()  # loading/saving bars; the Trainer's own progress bar stays
 
 
 def _fmt(value) -> str:

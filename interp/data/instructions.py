@@ -16,7 +16,7 @@ from typing import Sequence
 
 import torch
 
-from interp.errors import InterpError
+from interp.errors import InterpError, one_line
 from interp.util.hub import hub_offline_now, load_hub_dataset
 
 IGNORE_INDEX = -100
@@ -113,7 +113,7 @@ def _read_hub(name: str) -> tuple[list[dict], list[dict] | None, int]:
     try:
         splits = load_hub_dataset(name, offline=offline)
     except Exception as exc:
-        why = "the hub is unreachable and it is not in the local datasets cache" if offline else _one_line(exc)
+        why = "the hub is unreachable and it is not in the local datasets cache" if offline else one_line(exc)
         raise InterpError(f"cannot load dataset {name!r}: {why}") from None
     if "train" not in splits:
         raise InterpError(f"dataset {name!r} has no train split (splits: {', '.join(splits)})")
@@ -125,10 +125,6 @@ def _read_hub(name: str) -> tuple[list[dict], list[dict] | None, int]:
             skipped += more
             break
     return train, held, skipped
-
-
-def _one_line(exc: Exception) -> str:
-    return (" ".join(str(exc).split()) or type(exc).__name__)[:240]
 
 
 def _hold_out(rows: list[dict], n: int, seed: int) -> tuple[list[dict], list[dict]]:

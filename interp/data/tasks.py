@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 from interp.data.benchmarks import BENCHMARKS, Benchmark, Item
-from interp.errors import InterpError
+from interp.errors import InterpError, one_line
 from interp.util.hub import hub_offline_now, load_hub_dataset
 
 LOCAL_SUFFIXES = (".jsonl", ".parquet")
@@ -165,5 +165,5 @@ def _hub_dataset(bench: Benchmark, split: str):
                 f"cannot load {bench.name}: the Hugging Face hub is unreachable and {where} is not cached; "
                 f"pass --data-dir DIR with DIR/{bench.name}/{split}.jsonl"
             ) from None
-        text = " ".join(str(exc).split())[:200]
+        text = one_line(exc, 200)
         raise InterpError(f"cannot load {bench.name} from the hub ({where}): {text}; or pass --data-dir") from None

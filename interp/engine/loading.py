@@ -10,7 +10,7 @@ import torch
 
 from interp.engine.arch import spec_for
 from interp.engine.engine import Engine
-from interp.errors import InterpError
+from interp.errors import InterpError, one_line
 from interp.util.hub import hub_reachable
 
 DTYPES = {
@@ -93,5 +93,4 @@ def _check_resolvable(name: str) -> None:
 
 
 def _unresolvable(name: str, exc: Exception) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"cannot load model {name!r}: {text[:240].rstrip('.')}"
+    return f"cannot load model {name!r}: {one_line(exc).rstrip('.')}"

@@ -1,6 +1,7 @@
 """An alpaca-schema instruction dataset (`instruction`, `input`, `output`) built from the world's facts.
 
-The finetuning stage trains on the train split with ALPACA_TEMPLATE, and some of those train rows
+The finetuning stage trains on the train split with the alpaca prompt template of
+`interp.data.instructions.format_prompt` (the one the finetuning code uses), and some of those train rows
 are also in the pretraining corpus so the base model already knows the format. The eval split is
 disjoint from train (no shared instruction+input) and never appears in the corpus.
 """
@@ -9,13 +10,12 @@ from __future__ import annotations
 
 import random
 
+from interp.data.instructions import format_prompt
 from interp.data.toy.world import MATERIAL_USES, PROFESSIONS, World
 
 N_EVAL = 300
 N_TRAIN = 3000
 
-PROMPT_WITH_INPUT = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
-PROMPT_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
 
 # (kind, relation) → [(instruction, input, output)]; {S}/{s} subject, {v} value, {V} capitalised value.
 TEMPLATES: dict[tuple[str, str], tuple[tuple[str, str, str], ...]] = {
@@ -78,13 +78,6 @@ CHOICE_QUESTIONS: dict[tuple[str, str], str] = {
     ("animal", "habitat"): "Where does the {s} live?",
     ("object", "material"): "What is the {s} made of?",
 }
-
-
-def format_prompt(row: dict) -> str:
-    """The prompt part of ALPACA_TEMPLATE (everything up to and including "### Response:\\n")."""
-    if row["input"]:
-        return PROMPT_WITH_INPUT.format(instruction=row["instruction"], input=row["input"])
-    return PROMPT_NO_INPUT.format(instruction=row["instruction"])
 
 
 def format_example(row: dict) -> str:
