@@ -31,6 +31,13 @@ AttnImpl = Literal["auto", "sdpa", "explicit"]
 LogitsWanted = Literal["all", "last", "none"]
 
 
+def last_real(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """x [B,T,...] at each row's last real token → [B,1,...], whichever side the padding is on."""
+    t = mask.shape[1]
+    last = t - 1 - mask.flip(-1).long().argmax(-1)  # [B]: index of the last True in each row
+    return x[torch.arange(x.shape[0], device=x.device), last][:, None]
+
+
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
@@ -45,7 +52,7 @@ def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.T
 class RunResult:
     """What `Engine.run` returns: logits, captured activations, and the KV cache if asked."""
 
-    logits: torch.Tensor | None  # [B,T,V] ([B,1,V] with logits="last")
+    logits: torch.Tensor | None  # [B,T,V] ([B,1,V] with logits="last": each row's last real token)
     cache: ActivationCache
     past: KVCache | None
     input_ids: torch.Tensor  # [B,T]
@@ -170,10 +177,12 @@ class Engine:
         logits: LogitsWanted = "all",
         attn_impl: AttnImpl = "auto",
     ) -> RunResult:
-        """Run the model; see DESIGN.md "Engine semantics" for the meaning of every argument.
+        """Run the model; docs/semantics.md states exactly what every argument means.
 
-        With `past`, the new tokens continue the cached sequence (decode); they attend causally
-        among themselves and see every cached key.
+        attention: causal, prefix (queries inside the first `prefix_len` real tokens see the whole
+        prefix) or bidirectional. logits="last" keeps each row's last real token, so left and
+        right padding give the same answer. With `past`, the new tokens continue the cached
+        sequence (decode); they attend causally among themselves and see every cached real key.
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         batch, t_new = ids.shape
@@ -224,7 +233,7 @@ class Engine:
             h = self.decoder.norm(x)
             self._keep(step, "ln_final", None, h)
             if logits != "none" or "logits" in wanted:
-                out_logits = self.lm_head(h[:, -1:] if logits == "last" else h)
+                out_logits = self.lm_head(last_real(h, mask) if logits == "last" else h)
                 self._keep(step, "logits", None, out_logits)
         return RunResult(out_logits, step.cache, step.new_past, ids, mask, positions)
 
