@@ -69,3 +69,42 @@ def test_predict_and_generate_run(model_dirs):
     proc = run_cli("generate", "-p", "hello", "-m", str(model_dirs("qwen3")), "--max-new-tokens", "3", "--attention", "prefix")
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("hello")
+
+
+@pytest.mark.parametrize("setting, fragment", [
+    ("no_such_field=1", "unknown finetune option 'no_such_field'"),
+    ("adam_epsilon=tiny", "finetune option 'adam_epsilon' takes a number, not 'tiny'"),
+])
+def test_finetune_set_with_a_bad_field_or_value_is_one_line(tmp_path, setting, fragment):
+    proc = run_cli("finetune", "--out", str(tmp_path), "--attention", "causal", "--set", setting)
+    assert_clean_error(proc, fragment)
+
+
+def test_finetune_and_probe_take_the_model_loading_options(model_dirs, tmp_path):
+    model = str(model_dirs("qwen3"))
+    proc = run_cli("probe", "leakage", "-m", model, "--dtype", "int3", "--device", "cpu", "--trust-remote-code")
+    assert_clean_error(proc, "unknown dtype 'int3'")
+    proc = run_cli("finetune", "-m", model, "--out", str(tmp_path), "--attention", "causal", "--device", "cuda:7",
+                   "--dtype", "bfloat16", "--trust-remote-code")
+    assert_clean_error(proc, "finetune device must be auto, cpu, cuda or mps, not 'cuda:7'")
+
+
+def test_library_load_prints_nothing():
+    proc = subprocess.run([sys.executable, "-c", "import interp; interp.load('toy')"], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0 and (proc.stdout, proc.stderr) == ("", "")
+
+
+def test_library_load_leaves_the_callers_logging_as_it_was():
+    import interp
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    try:
+        hf_logging.set_verbosity_info()
+        hf_logging.enable_progress_bar()
+        interp.load("toy")
+        assert (hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()) == (hf_logging.INFO, True)
+    finally:
+        hf_logging.set_verbosity(before[0])
+        (hf_logging.enable_progress_bar if before[1] else hf_logging.disable_progress_bar)()

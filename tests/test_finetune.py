@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import random
 import shutil
-import time
 from pathlib import Path
 
 import pytest
 import torch
-from transformers import TrainerControl, TrainerState
+from transformers import TrainerControl, TrainerState, TrainingArguments
 
 import interp
 from interp.analyses.finetune import finetune, resolve_options
@@ -19,12 +18,10 @@ from interp.analyses.training_model import mean_response_loss
 from interp.data.instructions import (
     IGNORE_INDEX, InstructionCollator, format_prompt, load_instructions, tokenize_example, tokenize_rows,
 )
-from interp.data.toy import BUNDLED_MODEL_DIR
 from interp.errors import InterpError
 
 FAST = dict(logging_steps=1, save_steps=1000, per_device_train_batch_size=8, learning_rate=3e-3,
             warmup_ratio=0.0, eval_limit=4, max_seq_len=96, disable_tqdm=True)
-HAS_TOY_MODEL = (BUNDLED_MODEL_DIR / "config.json").exists()
 
 
 def instruction_rows(n: int = 48, seed: int = 0) -> list[dict]:
@@ -106,13 +103,12 @@ def test_bad_data_sources_fail_in_one_line(tmp_path):
     with pytest.raises(InterpError, match="no such data file"):
         load_instructions(str(tmp_path / "missing.jsonl"))
     bad = tmp_path / "bad.jsonl"
-    bad.write_text('{"instruction": "a", "output": "b"}\nnot json\n', encoding="utf-8")
-    with pytest.raises(InterpError, match="line 2"):
-        load_instructions(str(bad))
-    start = time.perf_counter()
+    bad.write_text('not json\n{"instruction": "a"}\n', encoding="utf-8")
+    with pytest.raises(InterpError, match=r"no usable instruction rows .*\(2 skipped"):
+        load_instructions(str(bad))  # a line that is not JSON is skipped and counted like a row missing a field
     with pytest.raises(InterpError, match="cannot load dataset") as err:
         load_instructions("no-such-user-xyz/no-such-dataset-xyz")
-    assert time.perf_counter() - start < 15 and "\n" not in str(err.value)
+    assert "\n" not in str(err.value)
 
 
 def test_toy_instruction_set_loads():
@@ -187,6 +183,7 @@ def test_few_steps_lower_the_response_loss_and_checkpoint_opens_everywhere(
     assert summary["data_sizes"]["train_examples"] == 44 and summary["data_sizes"]["eval_examples"] == 4
     assert summary["train_steps_per_second"] > 0 and summary["provenance"]["torch"]
     assert summary["stop_reason"] == "completed 12 of 12 steps" and not summary["stopped_early"]
+    assert summary["precision"]["master_weights"] == "float32" and summary["model"] == str(base_dir)
 
 
 def test_resume_continues_the_step_count_and_matches_an_uninterrupted_run(tied_dir, data_file, tmp_path):
@@ -289,7 +286,6 @@ def test_finetune_cli(base_dir, data_file, tmp_path):
     assert isinstance(refused.exception, InterpError) and "leaks labels" in str(refused.exception)
 
 
-@pytest.mark.skipif(not HAS_TOY_MODEL, reason="bundled toy model not built yet")
 @pytest.mark.parametrize("mode", ["causal", "prefix"])
 def test_few_steps_on_the_toy_model_lower_the_response_loss(mode, tmp_path):
     # The bundled model already follows the toy instruction format (its corpus has some), so a
@@ -305,3 +301,82 @@ def test_few_steps_on_the_toy_model_lower_the_response_loss(mode, tmp_path):
                       **dict(FAST, learning_rate=3e-4, per_device_train_batch_size=16, max_seq_len=128, eval_limit=0))
     after = mean_response_loss(interp.load(result.checkpoint_dir), examples, mode)
     assert after < 0.7 * before, (before, after)
+
+# ----------------------------------------------------------------------------- hardening (issue 15)
+@pytest.mark.parametrize("variant", ["llama", "mistral_window", "qwen2_window", "qwen3", "ministral3", "mistral3"])
+def test_resume_loads_a_checkpoint_back_into_every_architecture(model_dirs, engines, variant):
+    """What resume does: a save_pretrained checkpoint goes back into the live model, every key."""
+    from interp.analyses.finetune import load_weights_into
+
+    engine = interp.load(model_dirs(variant))
+    with torch.no_grad():
+        for p in engine.model.parameters():
+            p.zero_()
+    load_weights_into(engine.model, model_dirs(variant))
+    saved = engines(variant).model.state_dict()
+    assert all(torch.equal(t, saved[k]) for k, t in engine.model.state_dict().items())
+
+
+def test_mistral3_two_steps_then_resume_to_four_equals_four_steps(model_dirs, data_file, tmp_path):
+    """The issue's commands: `--max-steps 2 --save-steps 2`, then `--resume --max-steps 4`."""
+    from typer.testing import CliRunner
+
+    from interp.cli.app import app
+
+    base = str(model_dirs("mistral3"))
+    opts = dict(FAST, save_steps=2, eval_limit=0, lr_scheduler_type="constant")
+    straight = finetune(base, str(data_file), "prefix", tmp_path / "straight", max_steps=4, **opts)
+    args = ["finetune", "--model", base, "--data", str(data_file), "--out", str(tmp_path / "run"), "--attention",
+            "prefix", "--save-steps", "2", "--eval-limit", "0", "--max-seq-len", "96", "--batch-size", "8",
+            "--learning-rate", "3e-3", "--warmup-ratio", "0", "--logging-steps", "1",
+            "--set", "lr_scheduler_type=constant", "--set", "disable_tqdm=true", "--set", "adam_epsilon=1e-8"]
+    first = CliRunner().invoke(app, [*args, "--max-steps", "2"])
+    assert first.exit_code == 0, first.output
+    resumed = CliRunner().invoke(app, [*args, "--max-steps", "4", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["resumed_from"].endswith("checkpoint-2") and summary["steps"] == 4
+    assert summary["training_arguments"]["adam_epsilon"] == 1e-8  # a float, not the string "1e-8"
+    losses = [(h["step"], round(h["loss"], 5)) for h in straight.summary["log_history"] if "loss" in h]
+    assert [(h["step"], round(h["loss"], 5)) for h in summary["log_history"] if "loss" in h] == losses
+    a = interp.load(straight.checkpoint_dir).model.state_dict()
+    b = interp.load(tmp_path / "run" / "final").model.state_dict()
+    assert a.keys() == b.keys() and max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    assert max((a[k] - interp.load(base).model.state_dict()[k]).abs().max().item() for k in a) > 1e-3  # it trained
+
+
+def test_set_values_are_parsed_once_for_both_commands():
+    from interp.analyses.stages import resolve_config
+    from interp.util.settings import parse_settings
+
+    assert parse_settings(["adam_epsilon=1e-8", "report_to=none", "save_total_limit=3", "x="]) == {
+        "adam_epsilon": 1e-8, "report_to": "none", "save_total_limit": 3, "x": ""}
+    _, trainer = resolve_options(parse_settings(["adam_epsilon=1e-8"]))
+    assert TrainingArguments(output_dir="unused", **trainer).adam_epsilon == 1e-8
+    config = resolve_config("toy", assignments=["finetune.adam_epsilon=1e-8", "finetune.learning_rate=1e-4"])
+    assert (config["finetune"]["adam_epsilon"], config["finetune"]["learning_rate"]) == (1e-8, 1e-4)
+    with pytest.raises(InterpError, match="'adam_epsilon' takes a number, not 'tiny'"):
+        resolve_options({"adam_epsilon": "tiny"})
+
+
+def test_truncation_warns_with_count_and_reason_and_refuses_when_nothing_is_left(base_dir, data_file, tmp_path, caplog):
+    # Rows with an input block have prompts of 60+ tokens, rows without one fewer than 50.
+    with caplog.at_level("WARNING", logger="interp.analyses.finetune"):
+        result = finetune(str(base_dir), str(data_file), "causal", tmp_path / "half", max_steps=1,
+                          **dict(FAST, max_seq_len=50))
+    dropped = result.summary["data_sizes"]["dropped_by_truncation"]
+    assert dropped > 10
+    assert any(f"of 44 training rows" in r.message and "max_seq_len=50" in r.message for r in caplog.records)
+    with pytest.raises(InterpError, match=r"no training examples left .*all 44 rows .*max_seq_len=20"):
+        finetune(str(base_dir), str(data_file), "causal", tmp_path / "none", max_steps=1, **dict(FAST, max_seq_len=20))
+
+
+def test_bfloat16_weights_train_without_an_fp32_copy_and_the_summary_says_so(base_dir, data_file, tmp_path):
+    result = finetune(str(base_dir), str(data_file), "prefix", tmp_path, max_steps=2, dtype="bfloat16",
+                      **dict(FAST, eval_limit=0))
+    assert result.summary["precision"] == {"master_weights": "bfloat16", "autocast": None,
+                                           "description": "bfloat16 weights"}
+    tuned = interp.load(result.checkpoint_dir, dtype="auto")
+    assert {p.dtype for p in tuned.model.parameters()} == {torch.bfloat16}
+    base = interp.load(base_dir).model.state_dict()
+    assert max((t.float() - base[k]).abs().max().item() for k, t in tuned.model.state_dict().items()) > 1e-3

@@ -12,7 +12,7 @@ from interp.analyses.leakage import (
 )
 from interp.data.instructions import tokenize_rows
 from interp.errors import InterpError
-from tests.test_finetune import FAST, HAS_TOY_MODEL, instruction_rows, write_instruction_file
+from tests.test_finetune import FAST, instruction_rows, write_instruction_file
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +110,6 @@ def test_probe_cli_prints_the_table(leak_trained):
     assert "flagged (loss < 0.5 × causal): bidirectional" in result.output
 
 
-@pytest.mark.skipif(not HAS_TOY_MODEL, reason="bundled toy model not built yet")
 def test_probe_on_the_toy_model(tmp_path):
     """The causally trained toy model does not exploit the leak by itself (bidirectional is *worse*
     than causal there); trained briefly on the leaky objective it does, as the seed's 3B did."""

@@ -80,7 +80,7 @@ def test_stages_1_2_3_4_and_report(tiny_config, monkeypatch):
     m1, m2 = (json.loads((s / "metrics.json").read_text()) for s in (s1, s2))
     assert (m1["attention"], m2["attention"]) == ("causal", "prefix") and set(m1["tasks"]) == {"alpha", "beta"}
 
-    monkeypatch.setattr(stages, "_finetune_function", lambda stage: fake_finetune)
+    monkeypatch.setattr("interp.analyses.finetune.finetune", fake_finetune)
     s3 = run_stage("3b", tiny_config, echo=None)
     summary = json.loads((s3 / "metrics.json").read_text())["summary"]
     assert summary["attention"] == "prefix" and summary["learning_rate"] == tiny_config["finetune"]["learning_rate"]
@@ -100,6 +100,20 @@ def test_stages_1_2_3_4_and_report(tiny_config, monkeypatch):
     assert macro["recovery S4/S1"] == pytest.approx(m2["macro_acc"] / m1["macro_acc"])
 
 
+def test_stage_3_passes_the_presets_model_settings_to_the_finetune(tiny_config, monkeypatch):
+    monkeypatch.setattr("interp.analyses.finetune.finetune", fake_finetune)
+
+    def summary(config):
+        return json.loads((run_stage("3a", config, echo=None) / "metrics.json").read_text())["summary"]
+
+    s = summary(tiny_config)
+    assert (s["dtype"], s["device"], s["trust_remote_code"], s["resume"]) == ("float32", "cpu", False, False)
+    s = summary({**tiny_config, "dtype": "bfloat16", "trust_remote_code": True})
+    assert (s["dtype"], s["trust_remote_code"]) == ("bfloat16", True)
+    own = {**tiny_config, "dtype": "bfloat16", "finetune": {**tiny_config["finetune"], "dtype": "float32"}}
+    assert summary(own)["dtype"] == "float32"  # finetune.dtype: fp32 master weights while evals run in bf16
+
+
 def test_resume_skips_finished_tasks(tiny_config, monkeypatch):
     first = run_stage("1", tiny_config, echo=None, show_progress=False)
     (first / "metrics.json").unlink()  # as if interrupted after both tasks were written
@@ -111,22 +125,6 @@ def test_resume_skips_finished_tasks(tiny_config, monkeypatch):
     assert (first / "metrics.json").exists() and sum("skipped (--resume)" in line for line in lines) == 2
     with pytest.raises(InterpError, match="cannot resume .*limit: 500 there, 3 now"):
         run_stage("1", {**tiny_config, "limit": 3}, resume=True, echo=None)
-
-
-def test_finetune_stage_without_the_module_says_so(tiny_config, monkeypatch):
-    import builtins
-
-    real_import = builtins.__import__
-
-    def no_finetune(name, *args, **kwargs):
-        if name == "interp.analyses.finetune":
-            raise ModuleNotFoundError("No module named 'interp.analyses.finetune'", name=name)
-        return real_import(name, *args, **kwargs)
-
-    monkeypatch.setattr(builtins, "__import__", no_finetune)
-    with pytest.raises(InterpError, match="stage 3a needs the finetuning module"):
-        run_stage("3a", tiny_config, echo=None)
-    assert not (Path(tiny_config["runs_dir"]) / "3a").exists()
 
 
 def test_stage_4_without_checkpoints_and_with_a_bad_one(tiny_config, tmp_path):
@@ -195,7 +193,6 @@ def test_stage_cli_list_and_run(tiny_config):
 
 
 def test_stage_3b_runs_the_real_finetune_and_stage_4_evaluates_it(tiny_config):
-    pytest.importorskip("interp.analyses.finetune")
     config = resolve_config("toy", {k: tiny_config[k] for k in ("model", "tasks", "runs_dir", "device", "batch_size")},
                             ["finetune.max_steps=2", "finetune.eval_steps=null", "finetune.per_device_train_batch_size=2",
                              "finetune.max_seq_len=96", "finetune.logging_steps=1"])

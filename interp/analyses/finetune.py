@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 from transformers import Trainer, TrainingArguments
 
 from interp.analyses.leakage import guard_label_leakage
@@ -72,6 +73,7 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "prediction_loss_only": True,
     "dataloader_num_workers": 0,
 }
+TRUNCATION_WARN_FRACTION = 0.1  # warn when truncation drops more than this share of a split
 RESERVED = frozenset({"output_dir", "gradient_checkpointing_kwargs", "resume_from_checkpoint"})
 
 
@@ -98,6 +100,13 @@ class _EngineTrainer(Trainer):
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
+        """Resume through the HF model's own `from_pretrained`: its key mapping reads what its
+        `save_pretrained` wrote (Mistral 3 writes `language_model.model.*`, holds `model.language_model.*`)."""
+        if self.is_fsdp_enabled:
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        load_weights_into(self.accelerator.unwrap_model(model or self.model).hf_model, resume_from_checkpoint)
+
     def _issue_warnings_after_load(self, load_result) -> None:
         """After resuming: a key missing from the checkpoint is fine only if it is tied to a loaded one."""
         state = self.accelerator.unwrap_model(self.model).state_dict()
@@ -106,6 +115,19 @@ class _EngineTrainer(Trainer):
         if missing or load_result.unexpected_keys:
             raise InterpError(f"checkpoint does not match the model: missing {missing[:3]}, "
                               f"unexpected {list(load_result.unexpected_keys)[:3]}")
+
+
+def load_weights_into(hf_model: nn.Module, checkpoint_dir: str | os.PathLike) -> None:
+    """Copy a `save_pretrained` checkpoint of `hf_model`'s class into it, every key accounted for."""
+    from interp.engine.loading import quiet_loading
+
+    dtype = next(hf_model.parameters()).dtype
+    with quiet_loading():
+        saved = type(hf_model).from_pretrained(checkpoint_dir, config=hf_model.config, dtype=dtype)
+    result = hf_model.load_state_dict(saved.state_dict(), strict=False)
+    if result.missing_keys or result.unexpected_keys:
+        raise InterpError(f"checkpoint {checkpoint_dir} does not match the model: missing {result.missing_keys[:3]}, "
+                          f"unexpected {result.unexpected_keys[:3]}")
 
 
 def resolve_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -119,6 +141,8 @@ def resolve_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
             near = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"; did you mean {near[0]!r}?" if near else ""
             raise InterpError(f"unknown finetune option {key!r}{hint}")
+    for key, value in options.items():
+        _check_type(key, value)
     resolved = {**DEFAULTS, **options}
     defaults = TRAINER_DEFAULTS | {"dataloader_pin_memory": torch.cuda.is_available()}
     trainer_kwargs = {**defaults, **{k: v for k, v in resolved.items() if k not in OWN_OPTIONS}}
@@ -137,6 +161,19 @@ def resolve_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     return resolved, trainer_kwargs
 
 
+def _check_type(key: str, value: Any) -> None:
+    """A number where the default is a number: "1e-8" must not reach the optimizer as a string."""
+    default = DEFAULTS.get(key) if key in DEFAULTS else _TRAINING_DEFAULTS.get(key)
+    if isinstance(default, bool) or default is None or value is None:
+        return
+    if isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
+        raise InterpError(f"finetune option {key!r} takes a number, not {value!r}")
+
+
+_TRAINING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainingArguments)
+                      if f.init and f.default is not dataclasses.MISSING}
+
+
 def finetune(
     model: str | Engine,
     data: str,
@@ -145,6 +182,9 @@ def finetune(
     *,
     allow_label_leakage: bool = False,
     resume: bool | str = False,
+    dtype: str | torch.dtype | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
     **options: Any,
 ) -> FinetuneResult:
     """Finetune all weights of `model` on alpaca-schema `data` under `attention`; see module doc.
@@ -153,6 +193,10 @@ def finetune(
     data: "toy", a .json/.jsonl file, or a hub dataset id (see interp.data.instructions).
     resume: True continues from the latest out_dir/checkpoint-N (or starts afresh if there is
     none yet), a path continues from that checkpoint.
+    dtype: the weights' own precision when `model` is loaded here (default float32). bfloat16
+    trains bf16 weights with no fp32 copy; for fp32 master weights under bf16 autocast keep
+    float32 and pass bf16=True. device: cpu, cuda or auto (the Trainer's pick; default);
+    trust_remote_code as in `interp.load`. The summary records both precisions.
     options: DEFAULTS keys and any other TrainingArguments field (report_to, save_total_limit, ...).
     """
     import interp
@@ -161,16 +205,22 @@ def finetune(
     if attention not in MODES:
         raise InterpError(f"unknown attention mode {attention!r}; choose one of {', '.join(MODES)}")
     opts, trainer_kwargs = resolve_options(options)
+    trainer_kwargs = _placement(device, trainer_kwargs)
     out = Path(out_dir)
     set_seed(int(opts["seed"]))
 
     rows = load_instructions(data, eval_limit=opts["eval_limit"], seed=int(opts["seed"]))
-    engine = model if isinstance(model, Engine) else interp.load(model)
+    if isinstance(model, Engine):
+        engine = model
+    else:
+        load_device = "cpu" if device in (None, "auto") else device  # the Trainer moves it to its device
+        engine = interp.load(model, dtype=dtype, device=load_device, trust_remote_code=trust_remote_code)
     tokenizer = engine.tokenizer
-    train_examples, train_dropped = tokenize_rows(rows.train, tokenizer, int(opts["max_seq_len"]))
-    eval_examples, eval_dropped = tokenize_rows(rows.eval, tokenizer, int(opts["max_seq_len"]))
-    if not train_examples:
-        raise InterpError(f"no training examples left in {data!r} after truncation to max_seq_len={opts['max_seq_len']}")
+    max_seq_len = int(opts["max_seq_len"])
+    train_examples, train_dropped = tokenize_rows(rows.train, tokenizer, max_seq_len)
+    eval_examples, eval_dropped = tokenize_rows(rows.eval, tokenizer, max_seq_len)
+    check_truncation(len(rows.train), train_dropped, "training", data, max_seq_len)
+    check_truncation(len(rows.eval), eval_dropped, "eval", data, max_seq_len)
     longest = max(len(e["input_ids"]) for e in train_examples + eval_examples)
     if engine.max_positions is not None and longest > engine.max_positions:
         raise InterpError(f"examples reach {longest} tokens but the model allows {engine.max_positions}; "
@@ -210,7 +260,7 @@ def finetune(
     state = trainer.state
     metrics = train_output.metrics
     summary = {
-        "model": engine.name if isinstance(model, Engine) else str(model),
+        "model": engine.name if isinstance(model, Engine) else str(model),  # as the user gave it
         "data": rows.source,
         "attention": attention,
         "seed": int(opts["seed"]),
@@ -233,6 +283,7 @@ def finetune(
         },
         "leakage_guard": guard,
         "resumed_from": checkpoint,
+        "precision": precision(engine, bool(opts["bf16"])),
         "final_weights_finite": finite,
         "checkpoint_dir": str(final),
         "options": opts,
@@ -243,6 +294,34 @@ def finetune(
     if trainer.is_world_process_zero():
         write_json(out / "summary.json", summary)
     return FinetuneResult(final, summary)
+
+
+def check_truncation(n_rows: int, dropped: int, split: str, data: str, max_seq_len: int) -> None:
+    """Error when truncation leaves no training example; warn when it drops more than a tenth."""
+    if split == "training" and n_rows and dropped == n_rows:
+        raise InterpError(f"no training examples left in {data!r}: all {n_rows} rows lose their whole response "
+                          f"when truncated to max_seq_len={max_seq_len}; raise max_seq_len")
+    if n_rows and dropped > TRUNCATION_WARN_FRACTION * n_rows:
+        message = (f"dropped {dropped} of {n_rows} {split} rows of {data!r}: their prompt fills max_seq_len="
+                   f"{max_seq_len}, so no response token is left to learn; raise max_seq_len to keep them")
+        logger.warning(message)
+
+
+def precision(engine: Engine, autocast_bf16: bool) -> dict[str, str | None]:
+    """What the optimizer updates (the master weights) and what the forward computes in."""
+    master = str(next(engine.model.parameters()).dtype).removeprefix("torch.")
+    return {"master_weights": master, "autocast": "bfloat16" if autocast_bf16 else None,
+            "description": f"{master} weights" + (" under bf16 autocast" if autocast_bf16 else "")}
+
+
+def _placement(device: str | None, trainer_kwargs: dict[str, Any]) -> dict[str, Any]:
+    """Device → TrainingArguments: the Trainer places the model itself (GPU if it has one)."""
+    if device in (None, "auto", "cuda", "mps"):
+        return trainer_kwargs
+    if device == "cpu":
+        return trainer_kwargs | {"use_cpu": True}
+    raise InterpError(f"finetune device must be auto, cpu, cuda or mps, not {device!r}; "
+                      "choose a GPU with CUDA_VISIBLE_DEVICES (one process) or torchrun (several)")
 
 
 def _resume_point(out: Path, resume: bool | str) -> str | None:

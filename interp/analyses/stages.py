@@ -18,8 +18,6 @@ from __future__ import annotations
 import copy
 import datetime as dt
 import difflib
-import inspect
-import re
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -28,6 +26,7 @@ import yaml
 from interp.errors import InterpError
 from interp.util.io import read_yaml, write_json, write_text
 from interp.util.provenance import provenance
+from interp.util.settings import parse_settings
 
 STAGES: dict[str, str] = {
     "1": "zero-shot eval, causal attention (baseline)",
@@ -73,30 +72,16 @@ def resolve_config(
 ) -> dict:
     """Preset + overrides (None values ignored; dotted keys reach into finetune) + "key=value" strings.
 
-    Values in assignments are parsed as YAML ("1e-4" → float, "null" → None, "[a, b]" → list).
+    Values in assignments are parsed by interp.util.settings ("1e-4" → float, "null" → None, "[a, b]" → list).
     """
     config = copy.deepcopy(load_preset(preset))
     config["preset"] = preset
     for key, value in (overrides or {}).items():
         if value is not None:
             _set(config, key, value)
-    for assignment in assignments:
-        key, sep, raw = assignment.partition("=")
-        if not sep or not key.strip():
-            raise InterpError(f"--set wants KEY=VALUE, not {assignment!r}")
-        _set(config, key.strip(), parse_value(key, raw))
+    for key, value in parse_settings(assignments).items():
+        _set(config, key, value)
     return _checked(config)
-
-
-def parse_value(key: str, raw: str) -> Any:
-    """YAML, plus the 1e-4 floats YAML 1.1 reads as strings."""
-    try:
-        value = yaml.safe_load(raw)
-    except yaml.YAMLError:
-        raise InterpError(f"--set {key}: cannot parse {raw!r}") from None
-    if isinstance(value, str) and re.fullmatch(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+", value.strip()):
-        return float(value)
-    return value
 
 
 def _set(config: dict, key: str, value: Any) -> None:
@@ -208,7 +193,6 @@ def run_stage(
     if stage not in STAGES:
         raise InterpError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
     runs_dir = Path(config["runs_dir"])
-    finetune_fn = _finetune_function(stage) if stage in FINETUNE_STAGES else None
     targets = resolve_checkpoints(runs_dir, checkpoints) if stage == "4" else None
     tasks = _tasks(config) if stage not in FINETUNE_STAGES else None  # missing data fails before any run dir
 
@@ -233,7 +217,7 @@ def run_stage(
     if stage in EVAL_STAGES:
         _run_eval(config, tasks, device, EVAL_STAGES[stage], run_dir, resume, log, show_progress)
     elif stage in FINETUNE_STAGES:
-        _run_finetune(finetune_fn, config, device, FINETUNE_STAGES[stage], run_dir, previous is not None, log, stage)
+        _run_finetune(config, device, FINETUNE_STAGES[stage], run_dir, previous is not None, log, stage)
     else:
         _run_post_finetune(config, tasks, device, targets, run_dir, resume, log, show_progress)
     log(f"stage {stage} finished: {run_dir / 'metrics.json'}")
@@ -268,32 +252,17 @@ def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) 
                     show_progress=show_progress, **_eval_kwargs(config))
 
 
-def _finetune_function(stage: str):
-    """interp.analyses.finetune.finetune, or a one-line error if that module is not installed."""
-    try:
-        from interp.analyses.finetune import finetune
-    except ModuleNotFoundError as exc:
-        if exc.name in ("interp.analyses.finetune", "interp.analyses"):
-            raise InterpError(f"stage {stage} needs the finetuning module (interp.analyses.finetune), "
-                              "which this installation does not have yet") from None
-        raise
-    return finetune
-
-
-def _run_finetune(finetune, config, device, mode, run_dir, resumed, log, stage) -> None:
-    """finetune(model, data, attention, out_dir, **the preset's finetune options); the Trainer picks
-    the GPU itself, so device=cpu is passed on as use_cpu."""
-    import torch
+def _run_finetune(config, device, mode, run_dir, resumed, log, stage) -> None:
+    """finetune(model, data, attention, out_dir, **the preset's finetune options), loading the model
+    with the preset's dtype (finetune.dtype overrides it), device and trust_remote_code."""
+    from interp.analyses.finetune import finetune
 
     options = dict(config["finetune"])
     data = options.pop("data")
-    accepts = inspect.signature(finetune).parameters
-    if "resume" in accepts:
-        options["resume"] = resumed
-    if device == "cpu" and torch.cuda.is_available():
-        options.setdefault("use_cpu", True)
-    log(f"finetune {config['model']} on {data} under {mode} attention")
-    result = finetune(model=config["model"], data=data, attention=mode, out_dir=run_dir, **options)
+    dtype = options.pop("dtype", config["dtype"])
+    log(f"finetune {config['model']} on {data} under {mode} attention ({dtype} weights, {device})")
+    result = finetune(model=config["model"], data=data, attention=mode, out_dir=run_dir, resume=resumed,
+                      dtype=dtype, device=device, trust_remote_code=bool(config["trust_remote_code"]), **options)
     write_json(run_dir / "metrics.json", {
         "stage": stage, "attention": mode, "model": config["model"], "data": data,
         "checkpoint_dir": str(result.checkpoint_dir), "summary": result.summary,

@@ -6,8 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import ModelOpt
+from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt
 from interp.util.logs import quiet_transformers
+from interp.util.settings import parse_settings
 
 DataOpt = Annotated[
     str, typer.Option("--data", "-d", help="'toy' (bundled instruction set), a .json/.jsonl file, or a hub dataset id.")
@@ -45,7 +46,10 @@ def finetune_cmd(
     plateau_min_delta: Annotated[Optional[float], _opt("Eval-loss improvement that counts (default 0).")] = None,
     plateau_min_steps: Annotated[Optional[int], _opt("No plateau stop before this step (default 0).")] = None,
     eval_limit: Annotated[Optional[int], _opt("Eval examples (held out when the data has no eval split; default 200).")] = None,
-    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any transformers TrainingArguments field, KEY=VALUE (repeatable), e.g. report_to=wandb.")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any transformers TrainingArguments field, KEY=VALUE (repeatable), e.g. report_to=wandb, adam_epsilon=1e-8.")] = None,
+    device: Annotated[str, typer.Option(help="auto (the Trainer's pick: a GPU if there is one), cpu, cuda or mps.")] = "auto",
+    dtype: Annotated[str, typer.Option(help="Precision of the weights trained: float32 (default; with --bf16, fp32 master weights under bf16 autocast) or bfloat16 (bf16 weights, no fp32 copy).")] = "float32",
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Finetune all weights on alpaca-schema data under an attention mask (stages 3a/3b)."""
     from interp.analyses.finetune import finetune
@@ -62,29 +66,14 @@ def finetune_cmd(
     options = {k: v for k, v in given.items() if v is not None} | parse_settings(set_ or [])
     quiet_transformers()
     result = finetune(model or "toy", data, attention, out, allow_label_leakage=allow_label_leakage,
-                      resume=resume, **options)
+                      resume=resume, dtype=dtype, device=device, trust_remote_code=trust_remote_code, **options)
     s = result.summary
     guard = s["leakage_guard"]
     typer.echo(f"leakage guard: {guard['mode']} " + ("leak-free" if guard["leak_free"] else "LEAKS LABELS (allowed)")
                + f" over {guard['labelled_positions']} labelled positions in {guard['examples_checked']} examples")
-    typer.echo(f"{s['attention']}: {s['steps']} steps, stop: {s['stop_reason']}; train loss {_fmt(s['train_loss'])}, "
+    typer.echo(f"{s['attention']}: {s['steps']} steps ({s['precision']['description']}), stop: {s['stop_reason']}; train loss {_fmt(s['train_loss'])}, "
                f"eval loss {_fmt(s['eval_loss_initial'])} → {_fmt(s['eval_loss'])}")
     typer.echo(f"checkpoint: {result.checkpoint_dir}\nsummary:    {result.checkpoint_dir.parent / 'summary.json'}")
-
-
-def parse_settings(settings: list[str]) -> dict:
-    """["report_to=wandb", "save_total_limit=3"] → {"report_to": "wandb", "save_total_limit": 3} (YAML scalars)."""
-    import yaml
-
-    from interp.errors import InterpError
-
-    out = {}
-    for item in settings:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise InterpError(f"--set takes KEY=VALUE, not {item!r}")
-        out[key.strip().replace("-", "_")] = yaml.safe_load(value) if value else ""
-    return out
 
 
 probe_app = typer.Typer(help="Diagnostics on a model's training objective.", no_args_is_help=True)
@@ -99,6 +88,9 @@ def probe_leakage_cmd(
     max_seq_len: Annotated[int, typer.Option(help="Truncate examples to this many tokens.")] = 512,
     batch_size: Annotated[int, typer.Option(help="Examples per forward.")] = 8,
     modes: Annotated[str, typer.Option(help="Comma-separated modes to compare with causal.")] = "causal,prefix,bidirectional",
+    device: DeviceOpt = "cpu",
+    dtype: DtypeOpt = "float32",
+    trust_remote_code: TrustOpt = False,
 ) -> None:
     """Response loss under causal and each mode on the same weights; flags a mode far below causal."""
     from rich.console import Console
@@ -107,7 +99,7 @@ def probe_leakage_cmd(
     from interp.analyses.leakage import LEAK_RATIO, run_leakage_probe
     from interp.cli.common import load_quietly
 
-    engine = load_quietly(model)
+    engine = load_quietly(model, device, dtype, trust_remote_code)
     table = run_leakage_probe(engine, data, limit=limit, split=split, max_seq_len=max_seq_len,
                               batch_size=batch_size, modes=[m.strip() for m in modes.split(",") if m.strip()])
     out = Table(title=f"response loss on {table.attrs['examples']} {split} examples of {data} ({engine.name})")

@@ -16,6 +16,7 @@ from typing import Sequence
 
 import torch
 
+from interp.data.jsonl import read_jsonl
 from interp.errors import InterpError, one_line
 from interp.util.hub import hub_offline_now, load_hub_dataset
 
@@ -88,16 +89,9 @@ def clean_rows(rows: Sequence) -> tuple[list[dict], int]:
 def _read_local(path: Path) -> list:
     if not path.is_file():
         raise InterpError(f"no such data file: {path}")
-    text = path.read_text(encoding="utf-8")
     if path.suffix == ".jsonl":
-        rows = []
-        for number, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as exc:
-                    raise InterpError(f"malformed JSONL in {path} line {number}: {exc.msg}") from None
-        return rows
+        return list(read_jsonl(path))  # a line that is not JSON is None: skipped and counted
+    text = path.read_text(encoding="utf-8")
     try:
         rows = json.loads(text)
     except json.JSONDecodeError as exc:

@@ -22,12 +22,12 @@ rows met on the way.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterable
 
 from interp.data.benchmarks import BENCHMARKS, Benchmark, Item
+from interp.data.jsonl import read_jsonl
 from interp.errors import InterpError, one_line
 from interp.util.hub import hub_offline_now, load_hub_dataset
 
@@ -76,7 +76,7 @@ def load_task(
         path = Path(name)
         if not path.is_file():
             raise InterpError(f"no such task file: {name}")
-        items, skipped = collect(read_jsonl_rows(path), validate_item, limit)
+        items, skipped = collect(read_jsonl(path), validate_item, limit)
         return Task(path.stem, items, skipped, str(path))
     raise InterpError(f"unknown task {name!r}; choose from {', '.join(known_tasks())}, or give a .jsonl file")
 
@@ -119,18 +119,6 @@ def collect(rows: Iterable[Any], convert: Callable[[dict], Item | None], limit: 
     return items, skipped
 
 
-def read_jsonl_rows(path: Path) -> Iterator[Any]:
-    """Rows of a JSONL file; a line that is not JSON yields None (counted as skipped, not fatal)."""
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except json.JSONDecodeError:
-                yield None
-
-
 # ------------------------------------------------------------------------------------- benchmarks
 def local_path(data_dir: str | Path, task: str, split: str) -> Path:
     """DATA_DIR/<task>/<split>.jsonl or .parquet, whichever exists (InterpError if neither)."""
@@ -149,7 +137,7 @@ def benchmark_rows(bench: Benchmark, split: str, data_dir: str | Path | None) ->
             import pandas as pd
 
             return pd.read_parquet(path).to_dict("records"), str(path)
-        return read_jsonl_rows(path), str(path)
+        return read_jsonl(path), str(path)
     return _hub_dataset(bench, split), f"hub:{bench.hub_path}" + (f"/{bench.hub_config}" if bench.hub_config else "") + f"[{split}]"
 
 

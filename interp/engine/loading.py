@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import os
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import torch
 
@@ -32,6 +33,25 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
         raise InterpError(f"unknown dtype {dtype!r}; choose one of float32, bfloat16, float16, auto") from None
 
 
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """transformers' warnings and "Loading weights" bars off while loading, then as the caller had them.
+
+    A library call should not print for a 13 MB model, nor leave the caller's logging changed.
+    """
+    from transformers.utils import logging as hf_logging
+
+    verbosity, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def load_engine(
     name_or_path: str | os.PathLike,
     *,
@@ -51,18 +71,14 @@ def load_engine(
         raise InterpError(_unresolvable(name, exc)) from None
     spec = spec_for(config)
     auto_class = AutoModelForImageTextToText if spec.multimodal else AutoModelForCausalLM
-    quiet = logging.getLogger("transformers.modeling_utils")
-    level = quiet.level
     try:
-        quiet.setLevel(logging.ERROR)
-        model = auto_class.from_pretrained(
-            name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code
-        )
-        tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+        with quiet_loading():
+            model = auto_class.from_pretrained(
+                name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code
+            )
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
     except Exception as exc:
         raise InterpError(_unresolvable(name, exc)) from None
-    finally:
-        quiet.setLevel(level)
     model.to(device).eval()
     return Engine(model, tokenizer, spec, name=name)
 

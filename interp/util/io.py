@@ -78,28 +78,3 @@ def read_yaml(path: str | os.PathLike) -> Any:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1})" if mark is not None else ""
         raise InterpError(f"malformed YAML in {path}{where}: {getattr(exc, 'problem', exc)}") from None
-
-
-def read_jsonl(path: str | os.PathLike, required: tuple[str, ...] = ()) -> tuple[list[dict], int]:
-    """JSON Lines → (rows that have every required field, number of rows skipped).
-
-    A line that is not JSON at all is malformed input (error); a well-formed row missing a field
-    is skipped and counted, as dataset loaders do.
-    """
-    rows, skipped = [], 0
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except FileNotFoundError:
-        raise InterpError(f"no such file: {path}") from None
-    for number, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise InterpError(f"malformed JSONL in {path} line {number}: {exc.msg}") from None
-        if not isinstance(row, dict) or any(row.get(k) is None for k in required):
-            skipped += 1
-            continue
-        rows.append(row)
-    return rows, skipped

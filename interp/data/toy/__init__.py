@@ -7,9 +7,9 @@ no torch or transformers; training and generation live in the submodules.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
+from interp.data.jsonl import read_jsonl
 from interp.errors import InterpError
 
 _HERE = Path(__file__).resolve().parent
@@ -23,7 +23,7 @@ INSTRUCTION_SPLITS: tuple[str, ...] = ("train", "eval")
 def _read_jsonl(path: Path) -> list[dict]:
     if not path.exists():
         raise InterpError(f"toy data file {path} is missing; run `interp toy build`")
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return list(read_jsonl(path))
 
 
 def task_path(name: str, split: str = "eval") -> Path:
