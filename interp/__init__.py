@@ -18,10 +18,8 @@ def resolve_model(name_or_path: str | os.PathLike | None) -> str:
     """'toy' (or None) → the bundled checkpoint's directory; anything else unchanged."""
     name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     if name == "toy":
-        try:
-            from interp.data.toy import BUNDLED_MODEL_DIR
-        except ImportError:
-            raise InterpError("the bundled toy model is not part of this installation") from None
+        from interp.data.toy import BUNDLED_MODEL_DIR
+
         if not (BUNDLED_MODEL_DIR / "config.json").exists():
             raise InterpError(f"the bundled toy model is missing from {BUNDLED_MODEL_DIR}; rebuild it with `interp toy train --out {BUNDLED_MODEL_DIR}`")
         return str(BUNDLED_MODEL_DIR)
@@ -35,10 +33,16 @@ def load(
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
 ) -> Engine:
-    """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine."""
+    """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine.
+
+    `engine.name` is the model as given ("toy", a hub id, the path typed), never this machine's
+    install path: results and reports record it.
+    """
     from interp.engine import load_engine
 
-    return load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    engine = load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    engine.name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
+    return engine
 
 
 __all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model"]

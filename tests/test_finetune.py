@@ -366,7 +366,7 @@ def test_truncation_warns_with_count_and_reason_and_refuses_when_nothing_is_left
                           **dict(FAST, max_seq_len=50))
     dropped = result.summary["data_sizes"]["dropped_by_truncation"]
     assert dropped > 10
-    assert any(f"of 44 training rows" in r.message and "max_seq_len=50" in r.message for r in caplog.records)
+    assert any("of 44 training rows" in r.message and "max_seq_len=50" in r.message for r in caplog.records)
     with pytest.raises(InterpError, match=r"no training examples left .*all 44 rows .*max_seq_len=20"):
         finetune(str(base_dir), str(data_file), "causal", tmp_path / "none", max_steps=1, **dict(FAST, max_seq_len=20))
 

@@ -208,3 +208,13 @@ def test_missing_data_fails_before_a_run_directory_or_model_load(tiny_config, tm
     with pytest.raises(InterpError, match="no local data for piqa"):
         run_stage("1", {**tiny_config, "tasks": ["piqa"], "data_dir": str(tmp_path)}, echo=None)
     assert not (Path(tiny_config["runs_dir"]) / "1").exists()
+
+
+def test_results_and_report_name_the_model_as_given_not_its_install_path(tiny_config):
+    from interp.data.toy import BUNDLED_MODEL_DIR
+
+    config = {**tiny_config, "model": "toy", "limit": 2}
+    run = run_stage("1", config, echo=None, show_progress=False)
+    assert json.loads((run / "metrics.json").read_text())["model"] == "toy"
+    text = build_report(config["runs_dir"]).markdown.read_text()
+    assert "| toy | causal |" in text and str(BUNDLED_MODEL_DIR) not in text

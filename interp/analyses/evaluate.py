@@ -38,11 +38,11 @@ import torch
 
 from interp.data.tasks import Task, load_task, task_key
 from interp.engine import Engine
+from interp.engine.masks import check_mode
 from interp.errors import InterpError
 from interp.util.io import write_json, write_table
 from interp.util.progress import progress_bar
 
-MODES: tuple[str, ...] = ("causal", "prefix", "bidirectional")
 LEAKY_MODES = frozenset({"bidirectional"})
 LEAK_WARNING = (
     "LEAKY: attention=bidirectional lets every continuation token see the tokens after it (what the "
@@ -213,11 +213,6 @@ def score_encoded(
         if advance is not None:
             advance(len(idx))
     return results  # type: ignore[return-value]
-
-
-def check_mode(attention: str) -> None:
-    if attention not in MODES:
-        raise InterpError(f"unknown attention mode {attention!r}; choose one of {', '.join(MODES)}")
 
 
 # ------------------------------------------------------------------------------------- tasks

@@ -28,7 +28,7 @@ from interp.analyses.stop_rules import StopRecord, stop_rule_callbacks
 from interp.analyses.training_model import EngineTrainingModel
 from interp.data.instructions import InstructionCollator, load_instructions, pad_token_id, tokenize_rows
 from interp.engine import Engine
-from interp.engine.masks import MODES
+from interp.engine.masks import check_mode
 from interp.errors import InterpError
 from interp.util.io import write_json
 from interp.util.provenance import provenance
@@ -86,8 +86,8 @@ class FinetuneResult:
 class _EngineTrainer(Trainer):
     """Trainer whose checkpoints are the HF model's own `save_pretrained` files (+ tokenizer).
 
-    The wrapper's state_dict keys equal the HF model's, so `resume_from_checkpoint` loads them
-    back into the wrapper, and every checkpoint-N also opens with `interp.load`.
+    Every checkpoint-N opens with `interp.load`, and resume (and load_best_model_at_end) reads it
+    back through the HF class's `from_pretrained`, whatever key layout its `save_pretrained` wrote.
     """
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
@@ -107,14 +107,11 @@ class _EngineTrainer(Trainer):
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
         load_weights_into(self.accelerator.unwrap_model(model or self.model).hf_model, resume_from_checkpoint)
 
-    def _issue_warnings_after_load(self, load_result) -> None:
-        """After resuming: a key missing from the checkpoint is fine only if it is tied to a loaded one."""
-        state = self.accelerator.unwrap_model(self.model).state_dict()
-        loaded = {t.data_ptr() for k, t in state.items() if k not in load_result.missing_keys}
-        missing = [k for k in load_result.missing_keys if state[k].data_ptr() not in loaded]
-        if missing or load_result.unexpected_keys:
-            raise InterpError(f"checkpoint does not match the model: missing {missing[:3]}, "
-                              f"unexpected {list(load_result.unexpected_keys)[:3]}")
+    def _load_best_model(self) -> None:
+        """load_best_model_at_end: the same loader as resume."""
+        if self.is_fsdp_enabled or self.is_deepspeed_enabled:
+            return super()._load_best_model()
+        load_weights_into(self.accelerator.unwrap_model(self.model).hf_model, self.state.best_model_checkpoint)
 
 
 def load_weights_into(hf_model: nn.Module, checkpoint_dir: str | os.PathLike) -> None:
@@ -202,8 +199,7 @@ def finetune(
     import interp
     from transformers import set_seed
 
-    if attention not in MODES:
-        raise InterpError(f"unknown attention mode {attention!r}; choose one of {', '.join(MODES)}")
+    check_mode(attention)
     opts, trainer_kwargs = resolve_options(options)
     trainer_kwargs = _placement(device, trainer_kwargs)
     out = Path(out_dir)
@@ -338,7 +334,6 @@ def _resume_point(out: Path, resume: bool | str) -> str | None:
         last = get_last_checkpoint(str(out)) if out.is_dir() else None
         if last is None:
             logger.warning("nothing to resume in %s (no checkpoint-N yet): training from the start", out)
-            print(f"[interp] nothing to resume in {out} (no checkpoint-N yet): training from the start", flush=True)
         return last
     if not (Path(resume) / "trainer_state.json").exists():
         raise InterpError(f"cannot resume from {resume}: not a Trainer checkpoint (no trainer_state.json)")

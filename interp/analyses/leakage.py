@@ -1,17 +1,17 @@
 """Label leakage: prove from the mask that training cannot see its targets, and probe for it.
 
 A labelled position t is trained to predict token t+1. The objective is leak-free iff no such
-position can attend to key t+1 or any later key (DESIGN.md, "Measurement semantics"). The guard
+position can attend to key t+1 or any later key (docs/semantics.md). The guard
 builds the very masks the engine's training forward uses (`prefix_lengths` + `visibility`) for
 the collated batches and checks every labelled query; it does not reason about mode names.
 causal and prefix (prefix = prompt length) pass; bidirectional fails, and training under it is
 refused unless explicitly allowed.
 
-The probe is the empirical side, what the seed did by hand: the response loss on the same weights
+The probe is the empirical side, what the original Ministral 3 ablation did by hand: the response loss on the same weights
 and examples under causal and under each mode. A leak-free mode only changes how prompt tokens
 see each other; it cannot make unseen tokens much easier to predict. A mode that lets a position
 see its target can drive the loss towards zero once the weights have learned to copy it (the
-seed: 0.07 bidirectional vs 1.02 causal, a ratio of 0.07). LEAK_RATIO = 0.5 sits between: a
+Ministral 3 3B run: 0.07 bidirectional vs 1.02 causal, a ratio of 0.07). LEAK_RATIO = 0.5 sits between: a
 mode whose loss is below half the causal loss is flagged as implausibly low.
 """
 
@@ -27,7 +27,7 @@ import torch
 
 from interp.data.instructions import IGNORE_INDEX, InstructionCollator
 from interp.engine import Engine, visibility
-from interp.engine.masks import MODES, prefix_lengths
+from interp.engine.masks import MODES, check_mode, prefix_lengths
 from interp.errors import InterpError
 
 logger = logging.getLogger(__name__)
@@ -68,8 +68,7 @@ def check_label_leakage(examples: Sequence[dict], mode: str, *, pad_token_id: in
     length) in length-sorted chunks. Sliding windows are left out: a window only removes keys,
     so a mask that is leak-free without one is leak-free with any.
     """
-    if mode not in MODES:
-        raise InterpError(f"unknown attention mode {mode!r}; choose one of {', '.join(MODES)}")
+    check_mode(mode)
     collate = InstructionCollator(pad_token_id)
     order = sorted(range(len(examples)), key=lambda i: len(examples[i]["input_ids"]))
     labelled = leaky = leaky_examples = 0
@@ -126,7 +125,7 @@ def guard_label_leakage(
 def probe_leakage(
     engine: Engine,
     examples: Sequence[dict],
-    modes: Sequence[str] = ("causal", "prefix", "bidirectional"),
+    modes: Sequence[str] = MODES,
     *,
     batch_size: int = 8,
 ) -> pd.DataFrame:
@@ -161,7 +160,7 @@ def run_leakage_probe(
     split: str = "eval",
     max_seq_len: int = 512,
     batch_size: int = 8,
-    modes: Sequence[str] = ("causal", "prefix", "bidirectional"),
+    modes: Sequence[str] = MODES,
     seed: int = 0,
 ) -> pd.DataFrame:
     """`probe_leakage` on up to `limit` examples of `data`'s eval (held-out) or train split."""

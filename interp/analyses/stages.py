@@ -7,7 +7,7 @@
   4   zero-shot eval of the latest 3a and 3b checkpoints, under prefix and under causal
 
 A run's settings come from a preset shipped in interp/analyses/presets/ (toy.yaml, the default,
-runs on a fresh machine; ministral3.yaml is the seed's model) with any value overridden. Each run
+runs on a fresh machine; ministral3.yaml is the Ministral 3 3B model of the original ablation) with any value overridden. Each run
 writes RUNS/<stage>/<timestamp>/: config.yaml (the resolved settings), provenance.json,
 run.log, metrics.json (written last: its presence marks a finished run), and for evaluations
 examples.csv and tasks/<task>.json|csv, written as each task finishes so `resume` can skip them.

@@ -1,4 +1,4 @@
-"""Stop rules for finetuning, as transformers TrainerCallbacks (the seed's kill switches).
+"""Stop rules for finetuning, as transformers TrainerCallbacks (the kill switches of the Ministral 3 prefill-mask ablation).
 
 - no training-loss improvement of `min_loss_improvement` (from the first logged loss to the best
   since) once `kill_after_steps` steps have run;

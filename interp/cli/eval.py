@@ -26,7 +26,7 @@ def eval_cmd(
     model: ModelOpt = None,
     attention: Annotated[str, typer.Option(
         help="causal; prefix (context bidirectional, continuation causal: the ablation); "
-             "bidirectional (LEAKY: continuation sees its own future, as the seed's code computed).")] = "causal",
+             "bidirectional (LEAKY: the continuation sees its own future, as in the original Ministral 3 prefill-mask ablation's eval; see docs/semantics.md).")] = "causal",
     limit: Annotated[int, typer.Option(help="Items per task (the first N valid ones).")] = 500,
     batch_size: Annotated[int, typer.Option(help="Items (contexts) per forward; all their choices go together.")] = 16,
     data_dir: Annotated[Optional[str], typer.Option(

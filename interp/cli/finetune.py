@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt
+from interp.engine.masks import MODES
 from interp.util.logs import quiet_transformers
 from interp.util.settings import parse_settings
 
@@ -87,7 +88,7 @@ def probe_leakage_cmd(
     split: Annotated[str, typer.Option(help="eval (held-out rows) or train.")] = "eval",
     max_seq_len: Annotated[int, typer.Option(help="Truncate examples to this many tokens.")] = 512,
     batch_size: Annotated[int, typer.Option(help="Examples per forward.")] = 8,
-    modes: Annotated[str, typer.Option(help="Comma-separated modes to compare with causal.")] = "causal,prefix,bidirectional",
+    modes: Annotated[str, typer.Option(help="Comma-separated modes to compare with causal (default: all).")] = ",".join(MODES),
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,

@@ -11,7 +11,7 @@ stage_app = typer.Typer(
     no_args_is_help=True,
 )
 
-PresetOpt = Annotated[str, typer.Option(help="toy (default: the bundled model), ministral3 (the seed's), or a .yaml file.")]
+PresetOpt = Annotated[str, typer.Option(help="toy (default: the bundled model), ministral3 (Ministral 3 3B, the prefill-mask ablation's model), or a .yaml file.")]
 RunsDirOpt = Annotated[Optional[str], typer.Option(help="Root of the run directories (default: the preset's, ./runs).")]
 
 
@@ -81,7 +81,7 @@ def report_cmd(
     runs_dir: RunsDirOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Where to write report.md/.csv/.png (default: the runs root).")] = None,
 ) -> None:
-    """Per task and macro for each stage: deltas, retention S2/S1, recovery S4/S1, gain S4−S2, the seed's criteria."""
+    """Per task and macro for each stage: deltas, retention S2/S1, recovery S4/S1, gain S4−S2, the success criteria."""
     from interp.analyses.report import build_report
     from interp.analyses.stages import resolve_config
 

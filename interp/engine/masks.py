@@ -22,16 +22,22 @@ import torch
 from interp.errors import InterpError
 
 AttentionMode = Literal["causal", "bidirectional", "prefix"]
-MODES: tuple[str, ...] = ("causal", "bidirectional", "prefix")
+MODES: tuple[str, ...] = ("causal", "prefix", "bidirectional")  # the one list of attention modes
 _INF_PREFIX = 2**62
+
+
+def check_mode(mode: str) -> str:
+    """`mode` if it is one of MODES, else a one-line InterpError listing them."""
+    if mode not in MODES:
+        raise InterpError(f"unknown attention mode {mode!r}; choose one of {', '.join(MODES)}")
+    return mode
 
 
 def prefix_lengths(
     mode: str, prefix_len: int | Sequence[int] | torch.Tensor | None, batch: int, device
 ) -> torch.Tensor:
     """Per-row prefix length [B] that turns `mode` into the single visibility rule above."""
-    if mode not in MODES:
-        raise InterpError(f"unknown attention mode {mode!r}; choose one of {', '.join(MODES)}")
+    check_mode(mode)
     if mode == "causal":
         return torch.zeros(batch, dtype=torch.long, device=device)
     if mode == "bidirectional":
