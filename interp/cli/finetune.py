@@ -88,7 +88,7 @@ def probe_leakage_cmd(
     split: Annotated[str, typer.Option(help="eval (held-out rows) or train.")] = "eval",
     max_seq_len: Annotated[int, typer.Option(help="Truncate examples to this many tokens.")] = 512,
     batch_size: Annotated[int, typer.Option(help="Examples per forward.")] = 8,
-    modes: Annotated[str, typer.Option(help="Comma-separated modes to compare with causal (default: all).")] = ",".join(MODES),
+    modes: Annotated[str, typer.Option(help="Comma-separated modes to compare with causal.")] = ",".join(MODES),
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
