@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -361,13 +362,14 @@ def test_set_values_are_parsed_once_for_both_commands():
 
 def test_truncation_warns_with_count_and_reason_and_refuses_when_nothing_is_left(base_dir, data_file, tmp_path, caplog):
     # Rows with an input block have prompts of 60+ tokens, rows without one fewer than 50.
-    with caplog.at_level("WARNING", logger="interp.analyses.finetune"):
+    with caplog.at_level("WARNING", logger="interp.data.instructions"):
         result = finetune(str(base_dir), str(data_file), "causal", tmp_path / "half", max_steps=1,
                           **dict(FAST, max_seq_len=50))
     dropped = result.summary["data_sizes"]["dropped_by_truncation"]
     assert dropped > 10
-    assert any("of 44 training rows" in r.message and "max_seq_len=50" in r.message for r in caplog.records)
-    with pytest.raises(InterpError, match=r"no training examples left .*all 44 rows .*max_seq_len=20"):
+    warned = [r.getMessage() for r in caplog.records if "of 44 training rows" in r.getMessage()]
+    assert len(warned) == 1 and re.search(r"truncation dropped (1\d|2\d) of 44 .*prompt fills max_seq_len=50", warned[0])
+    with pytest.raises(InterpError, match=r"no examples left: all 44 training rows .*max_seq_len=20"):
         finetune(str(base_dir), str(data_file), "causal", tmp_path / "none", max_steps=1, **dict(FAST, max_seq_len=20))
 
 

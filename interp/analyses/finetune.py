@@ -26,7 +26,9 @@ from transformers import Trainer, TrainingArguments
 from interp.analyses.leakage import guard_label_leakage
 from interp.analyses.stop_rules import StopRecord, stop_rule_callbacks
 from interp.analyses.training_model import EngineTrainingModel
-from interp.data.instructions import InstructionCollator, load_instructions, pad_token_id, tokenize_rows
+from interp.data.instructions import (
+    InstructionCollator, check_truncation, load_instructions, pad_token_id, tokenize_rows,
+)
 from interp.engine import Engine
 from interp.engine.masks import check_mode
 from interp.errors import InterpError
@@ -73,7 +75,6 @@ TRAINER_DEFAULTS: dict[str, Any] = {
     "prediction_loss_only": True,
     "dataloader_num_workers": 0,
 }
-TRUNCATION_WARN_FRACTION = 0.1  # warn when truncation drops more than this share of a split
 RESERVED = frozenset({"output_dir", "gradient_checkpointing_kwargs", "resume_from_checkpoint"})
 
 
@@ -215,8 +216,8 @@ def finetune(
     max_seq_len = int(opts["max_seq_len"])
     train_examples, train_dropped = tokenize_rows(rows.train, tokenizer, max_seq_len)
     eval_examples, eval_dropped = tokenize_rows(rows.eval, tokenizer, max_seq_len)
-    check_truncation(len(rows.train), train_dropped, "training", data, max_seq_len)
-    check_truncation(len(rows.eval), eval_dropped, "eval", data, max_seq_len)
+    check_truncation(len(rows.train), train_dropped, f"training rows of {data!r}", max_seq_len, must_keep_some=True)
+    check_truncation(len(rows.eval), eval_dropped, f"eval rows of {data!r}", max_seq_len)
     longest = max(len(e["input_ids"]) for e in train_examples + eval_examples)
     if engine.max_positions is not None and longest > engine.max_positions:
         raise InterpError(f"examples reach {longest} tokens but the model allows {engine.max_positions}; "
@@ -290,17 +291,6 @@ def finetune(
     if trainer.is_world_process_zero():
         write_json(out / "summary.json", summary)
     return FinetuneResult(final, summary)
-
-
-def check_truncation(n_rows: int, dropped: int, split: str, data: str, max_seq_len: int) -> None:
-    """Error when truncation leaves no training example; warn when it drops more than a tenth."""
-    if split == "training" and n_rows and dropped == n_rows:
-        raise InterpError(f"no training examples left in {data!r}: all {n_rows} rows lose their whole response "
-                          f"when truncated to max_seq_len={max_seq_len}; raise max_seq_len")
-    if n_rows and dropped > TRUNCATION_WARN_FRACTION * n_rows:
-        message = (f"dropped {dropped} of {n_rows} {split} rows of {data!r}: their prompt fills max_seq_len="
-                   f"{max_seq_len}, so no response token is left to learn; raise max_seq_len to keep them")
-        logger.warning(message)
 
 
 def precision(engine: Engine, autocast_bf16: bool) -> dict[str, str | None]:

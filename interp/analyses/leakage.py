@@ -165,7 +165,7 @@ def run_leakage_probe(
 ) -> pd.DataFrame:
     """`probe_leakage` on up to `limit` examples of `data`'s eval (held-out) or train split."""
     import interp
-    from interp.data.instructions import load_instructions, tokenize_rows
+    from interp.data.instructions import check_truncation, load_instructions, tokenize_rows
 
     if split not in ("eval", "train"):
         raise InterpError(f"split must be eval or train, not {split!r}")
@@ -176,7 +176,9 @@ def run_leakage_probe(
     if not chosen:
         raise InterpError(f"{data!r} has no {split} rows to probe" + ("; try --split train" if split == "eval" else ""))
     engine = model if isinstance(model, Engine) else interp.load(model)
-    examples, _ = tokenize_rows(chosen[:limit] if limit else chosen, engine.tokenizer, max_seq_len)
+    chosen = chosen[:limit] if limit else chosen
+    examples, dropped = tokenize_rows(chosen, engine.tokenizer, max_seq_len)
+    check_truncation(len(chosen), dropped, f"{split} rows of {data!r}", max_seq_len, must_keep_some=True)
     table = probe_leakage(engine, examples, modes, batch_size=batch_size)
     table.attrs["examples"] = len(examples)
     return table

@@ -9,6 +9,7 @@ makes bidirectional, and exactly where the labels start.
 from __future__ import annotations
 
 import json
+import logging
 import random
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,8 @@ IGNORE_INDEX = -100
 PROMPT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n"
 PROMPT_TEMPLATE_NO_INPUT = "### Instruction:\n{instruction}\n\n### Response:\n"
 EVAL_SPLIT_NAMES = ("validation", "eval", "test")
+TRUNCATION_WARN_FRACTION = 0.1  # say so when truncation drops more than this share of the rows
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -171,6 +174,16 @@ def tokenize_rows(rows: Sequence[dict], tokenizer, max_seq_len: int) -> tuple[li
             labels = [IGNORE_INDEX] * prefix_len + ids[prefix_len:]
             examples.append({"input_ids": ids, "labels": labels, "prefix_len": prefix_len})
     return examples, len(rows) - len(examples)
+
+
+def check_truncation(n_rows: int, dropped: int, what: str, max_seq_len: int, *, must_keep_some: bool = False) -> None:
+    """Say when `tokenize_rows` dropped more than a tenth of `what`; error if nothing is left and some must be."""
+    reason = (f"their prompt fills max_seq_len={max_seq_len}, so no response token is left to learn; "
+              "raise max_seq_len to keep them")
+    if must_keep_some and n_rows and dropped == n_rows:
+        raise InterpError(f"no examples left: all {n_rows} {what} were dropped by truncation ({reason})")
+    if n_rows and dropped > TRUNCATION_WARN_FRACTION * n_rows:
+        logger.warning("truncation dropped %d of %d %s: %s", dropped, n_rows, what, reason)
 
 
 class InstructionCollator:
