@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from transformers import Trainer, TrainingArguments
@@ -27,7 +27,7 @@ from interp.analyses.stop_rules import StopRecord, stop_rule_callbacks
 from interp.analyses.training_model import EngineTrainingModel
 from interp.data.instructions import InstructionCollator, load_instructions, pad_token_id, tokenize_rows
 from interp.engine import Engine
-from interp.engine.masks import MODES
+from interp.engine.masks import MODES, check_layers
 from interp.errors import InterpError
 from interp.util.io import write_json
 from interp.util.provenance import provenance
@@ -145,6 +145,7 @@ def finetune(
     *,
     allow_label_leakage: bool = False,
     resume: bool | str = False,
+    bidirectional_layers: Sequence[int] | None = None,
     **options: Any,
 ) -> FinetuneResult:
     """Finetune all weights of `model` on alpaca-schema `data` under `attention`; see module doc.
@@ -153,6 +154,7 @@ def finetune(
     data: "toy", a .json/.jsonl file, or a hub dataset id (see interp.data.instructions).
     resume: True continues from the latest out_dir/checkpoint-N (or starts afresh if there is
     none yet), a path continues from that checkpoint.
+    bidirectional_layers: train `attention` in these layers only, the others causal (None: all).
     options: DEFAULTS keys and any other TrainingArguments field (report_to, save_total_limit, ...).
     """
     import interp
@@ -176,10 +178,12 @@ def finetune(
         raise InterpError(f"examples reach {longest} tokens but the model allows {engine.max_positions}; "
                           f"lower max_seq_len")
     pad = pad_token_id(tokenizer)
-    guard = guard_label_leakage(train_examples, attention, allow_label_leakage=allow_label_leakage, pad_token_id=pad)
+    layers = sorted(check_layers(bidirectional_layers, engine.n_layers)) if bidirectional_layers is not None else None
+    guard = guard_label_leakage(train_examples, attention, allow_label_leakage=allow_label_leakage, pad_token_id=pad,
+                                bidirectional_layers=layers, n_layers=engine.n_layers)
 
     engine.gradient_checkpointing = bool(opts["gradient_checkpointing"])
-    wrapper = EngineTrainingModel(engine, attention)
+    wrapper = EngineTrainingModel(engine, attention, bidirectional_layers=layers)
     record = StopRecord()
     callbacks = stop_rule_callbacks(
         record,
@@ -213,6 +217,7 @@ def finetune(
         "model": engine.name if isinstance(model, Engine) else str(model),
         "data": rows.source,
         "attention": attention,
+        "bidirectional_layers": layers,
         "seed": int(opts["seed"]),
         "steps": state.global_step,
         "max_steps": state.max_steps,
