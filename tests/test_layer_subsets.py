@@ -89,3 +89,20 @@ def test_bad_bidirectional_layers_are_one_line_errors(engines):
                          ("0-1", "layer numbers")):
         with pytest.raises(InterpError, match=message):
             engine.run(ids, attention="prefix", prefix_len=3, bidirectional_layers=bad)
+
+
+def test_bad_bidirectional_layers_on_the_command_line_exit_2(model_dirs, tmp_path, monkeypatch, capsys):
+    """The console entry point itself (in-process: a subprocess would only add interpreter start-up)."""
+    from interp.analyses.layer_sets import parse_bidirectional_layers
+    from interp.cli.app import main
+
+    argv = ["interp", "eval", "--tasks", "toy_arc", "--limit", "2", "--out", str(tmp_path), "-m",
+            str(model_dirs("qwen3")), "--attention", "prefix", "--bidirectional-layers", "1-5"]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines == ["error: bidirectional layer 2 out of range: the model has 2 layers (0..1)"]
+    with pytest.raises(InterpError, match="--bidirectional-layers: 'one' is not a layer number"):
+        parse_bidirectional_layers("one")  # the same one line every command gives, before any model loads

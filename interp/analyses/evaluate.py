@@ -38,6 +38,7 @@ import torch
 
 from interp.data.tasks import Task, load_task, task_key
 from interp.engine import Engine
+from interp.engine.masks import check_layers
 from interp.errors import InterpError
 from interp.util.io import write_json, write_table
 from interp.util.progress import progress_bar
@@ -336,7 +337,7 @@ def evaluate(
     if not tasks:
         raise InterpError("no tasks given")
     log = log or (lambda message: None)
-    layers = sorted(bidirectional_layers) if bidirectional_layers is not None else None
+    layers = sorted(check_layers(bidirectional_layers, engine.n_layers)) if bidirectional_layers is not None else None
     settings = {"model": engine.name, "attention": attention, "limit": limit}
     if layers is not None:
         settings["bidirectional_layers"] = layers
