@@ -405,7 +405,8 @@ class Engine:
         """Greedy decoding: prefill the prompt in `attention` mode, then decode causally.
 
         With attention="prefix" and no prefix_len the whole prompt is the prefix: the prefill is
-        bidirectional over the prompt, as in the prefill-mask ablation.
+        bidirectional over the prompt, as in the prefill-mask ablation (in `bidirectional_layers`
+        only, when given; the other layers prefill causally).
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         if attention == "prefix" and prefix_len is None:
