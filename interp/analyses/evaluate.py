@@ -366,7 +366,7 @@ def evaluate(
     out = {
         "model": engine.name,
         "attention": attention,
-        "bidirectional_layers": layers,
+        **({"bidirectional_layers": layers} if layers is not None else {}),  # the mode's layers, when not all
         "leaky": attention in LEAKY_MODES,
         **({"warning": LEAK_WARNING} if attention in LEAKY_MODES else {}),
         "limit": limit,
