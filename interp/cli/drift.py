@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly
+from interp.cli.common import DeviceOpt, DtypeOpt, TrustOpt, load_quietly
 
 
 def drift_cmd(
@@ -19,7 +19,8 @@ def drift_cmd(
         help="Instead of --tasks: a .jsonl file with a \"prompt\" per row, or a text file with one prompt per line.")] = None,
     limit: Annotated[int, typer.Option(help="Items per task.")] = 100,
     batch_size: Annotated[int, typer.Option(help="Contexts per forward.")] = 8,
-    bidirectional_layers: BidirectionalLayersOpt = None,
+    bidirectional_layers: Annotated[Optional[str], typer.Option(
+        help="The prefix run attends bidirectionally only in these layers, e.g. 2-3 (default: all); the others causal.")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Local benchmark files: DATA_DIR/<task>/<split>.jsonl.")] = None,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
@@ -30,7 +31,8 @@ def drift_cmd(
     The hidden state is resid_post of each layer (its output: the residual stream after its attention
     and MLP), at every real token of each context; prefix attention lets every context token see the
     whole context. The cosine is averaged over all context tokens of all items (pooled, padding
-    excluded): 1 = the states did not move. One line per --model on the plot.
+    excluded): 1 = the states did not move. Contexts are tokenized as `interp eval` tokenizes them
+    (leading special tokens, trailing whitespace dropped). One line per --model on the plot.
     """
     from interp.analyses.drift import drift, read_prompts, task_contexts, write_drift
     from interp.analyses.layer_sets import parse_bidirectional_layers
