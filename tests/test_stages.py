@@ -218,3 +218,39 @@ def test_results_and_report_name_the_model_as_given_not_its_install_path(tiny_co
     assert json.loads((run / "metrics.json").read_text())["model"] == "toy"
     text = build_report(config["runs_dir"]).markdown.read_text()
     assert "| toy | causal |" in text and str(BUNDLED_MODEL_DIR) not in text
+
+
+def test_sweep_layers_writes_one_result_per_group_and_the_report_plots_them(tiny_config):
+    from interp.analyses.evaluate import evaluate
+    from interp.cli.common import load_quietly
+
+    runs = Path(tiny_config["runs_dir"])
+    run_stage("1", tiny_config, echo=None, show_progress=False)
+    s2 = run_stage("2", tiny_config, echo=None, show_progress=False)
+    args = ["--model", tiny_config["model"], "--tasks", ",".join(tiny_config["tasks"]), "--runs-dir", str(runs),
+            "--device", "cpu", "--set", "batch_size=4"]
+    result = CliRunner().invoke(stage_app, ["run", "2", "--sweep-layers", "2", *args])
+    assert result.exit_code == 0, result.output
+    sweep_dir = latest_run(runs, "2", sweep=True)
+    assert latest_run(runs, "2") == s2 and sweep_dir != s2  # S2 stays the all-layer ablation
+    sweep = json.loads((sweep_dir / "metrics.json").read_text())["sweep"]
+    assert [g["layers"] for g in sweep] == [[0], [1]] and [g["label"] for g in sweep] == ["0", "1"]
+    engine = load_quietly(tiny_config["model"])
+    for group in sweep:  # each group is exactly the eval with prefix attention in that group alone
+        direct = evaluate(engine, tiny_config["tasks"], attention="prefix", bidirectional_layers=group["layers"],
+                          show_progress=False)
+        assert group["metrics"]["tasks"] == direct["tasks"]
+        assert group["metrics"]["bidirectional_layers"] == group["layers"]
+    files = build_report(runs)
+    table = pd.read_csv(files.sweep_table)
+    assert len(table) == 2 * 3 and set(table.task) == {"alpha", "beta", "macro"}
+    macro = table[table.task == "macro"].set_index("layers")["acc"]
+    assert macro.tolist() == pytest.approx([g["metrics"]["macro_acc"] for g in sweep])
+    assert files.sweep_figure.stat().st_size > 1000 and "## Ablation by layer" in files.markdown.read_text()
+    with pytest.raises(InterpError, match="from 1 to 2"):
+        run_stage("2", {**tiny_config, "sweep_layers": 3}, echo=None, show_progress=False)
+    with pytest.raises(InterpError, match="is for stage 2"):
+        run_stage("1", {**tiny_config, "sweep_layers": 2}, echo=None)
+    with pytest.raises(InterpError, match="either bidirectional_layers or sweep_layers"):
+        resolve_config("toy", {"sweep_layers": 2, "bidirectional_layers": "0-1"})
+    assert resolve_config("toy", {"bidirectional_layers": "1-3,0"})["bidirectional_layers"] == [0, 1, 2, 3]

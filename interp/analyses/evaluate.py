@@ -38,7 +38,7 @@ import torch
 
 from interp.data.tasks import Task, load_task, task_key
 from interp.engine import Engine
-from interp.engine.masks import check_mode
+from interp.engine.masks import check_layers, check_mode
 from interp.errors import InterpError
 from interp.util.io import write_json, write_table
 from interp.util.progress import progress_bar
@@ -129,13 +129,14 @@ def token_logprobs(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 
 
 # ------------------------------------------------------------------------------------- scoring
-def _score_from_context_cache(engine: Engine, batch: Sequence[Encoded], attention: str):
-    """Prefill each context once (causal or prefix), then decode all its choices from the cache."""
+def _score_from_context_cache(engine: Engine, batch: Sequence[Encoded], attention: str, layers=None):
+    """Prefill each context once (causal or prefix, in `layers`), then decode all its choices from the cache."""
     ctx_ids, ctx_mask = _pad([e.context for e in batch], "left", engine.device)  # [B,Tc]
     ctx_len = ctx_mask.sum(-1)
     prefill = engine.run(
         ctx_ids, attention_mask=ctx_mask, attention=attention,
         prefix_len=ctx_len if attention == "prefix" else None, use_cache=True, logits="last",
+        bidirectional_layers=layers,
     )
     owner = torch.tensor([b for b, e in enumerate(batch) for _ in e.choices], device=engine.device)  # [N]
     cont_ids, cont_mask = _pad([c for e in batch for c in e.choices], "right", engine.device)  # [N,Tk]
@@ -150,7 +151,7 @@ def _score_from_context_cache(engine: Engine, batch: Sequence[Encoded], attentio
     return logp.sum(-1), cont_mask.sum(-1)
 
 
-def _score_full_sequences(engine: Engine, batch: Sequence[Encoded], attention: str):
+def _score_full_sequences(engine: Engine, batch: Sequence[Encoded], attention: str, layers=None):
     """One forward per choice over context + continuation (the only way for bidirectional)."""
     rows = [e.context + c for e in batch for c in e.choices]
     ctx_len = torch.tensor([len(e.context) for e in batch for _ in e.choices], device=engine.device)  # [N]
@@ -160,7 +161,8 @@ def _score_full_sequences(engine: Engine, batch: Sequence[Encoded], attention: s
     # and apply the final norm and lm_head to those (a [N,T,V] tensor would dwarf the model at 131k vocab).
     top = engine.n_layers - 1
     out = engine.run(ids, attention_mask=mask, attention=attention,
-                     prefix_len=ctx_len if attention == "prefix" else None, capture=[("resid_post", top)], logits="none")
+                     prefix_len=ctx_len if attention == "prefix" else None, capture=[("resid_post", top)], logits="none",
+                     bidirectional_layers=layers)
     steps = torch.arange(int(cont_len.max()), device=engine.device)  # [Tk]
     last = ids.shape[1] - 1
     predictor = (ctx_len[:, None] - 1 + steps).clamp(max=last)  # [N,Tk] position predicting each token
@@ -189,8 +191,11 @@ def score_encoded(
     attention: str = "causal",
     batch_size: int = 16,
     advance: Callable[[int], None] | None = None,
+    bidirectional_layers: Sequence[int] | None = None,
 ) -> list[ItemScores]:
     """Score every choice of every item; `batch_size` items (contexts) per forward.
+
+    bidirectional_layers: the layers where `attention` applies (None: all); the others are causal.
 
     Items are run longest first so a batch pads little; results come back in input order.
     """
@@ -203,7 +208,7 @@ def score_encoded(
     for start in range(0, len(order), batch_size):
         idx = order[start:start + batch_size]
         batch = [encoded[i] for i in idx]
-        sums, counts = scorer(engine, batch, attention)
+        sums, counts = scorer(engine, batch, attention, bidirectional_layers)
         sums, counts = sums.tolist(), counts.tolist()
         offset = 0
         for i, e in zip(idx, batch):
@@ -213,6 +218,16 @@ def score_encoded(
         if advance is not None:
             advance(len(idx))
     return results  # type: ignore[return-value]
+
+
+def mode_label(attention: str, bidirectional_layers: Sequence[int] | None = None) -> str:
+    """"prefix", or "prefix in layers 20-27" when the mode applies to a subset of layers."""
+    if bidirectional_layers is None or attention == "causal":
+        return attention
+    from interp.analyses.layer_sets import layer_label
+
+    return f"{attention} in layers {layer_label(bidirectional_layers)}"
+
 
 
 # ------------------------------------------------------------------------------------- tasks
@@ -238,7 +253,13 @@ def _argmax(values: Sequence[float]) -> int:
 
 
 def evaluate_task(
-    engine: Engine, task: Task, *, attention: str = "causal", batch_size: int = 16, show_progress: bool = True
+    engine: Engine,
+    task: Task,
+    *,
+    attention: str = "causal",
+    batch_size: int = 16,
+    show_progress: bool = True,
+    bidirectional_layers: Sequence[int] | None = None,
 ) -> TaskResult:
     """Score a loaded task; items whose tokens cannot be scored (too long) count as skipped."""
     import pandas as pd
@@ -246,10 +267,10 @@ def evaluate_task(
     check_mode(attention)
     encoded = encode_items(engine.tokenizer, task.items, engine.max_positions)
     keep = [i for i, e in enumerate(encoded) if e is not None]
-    label = f"{task.name} ({attention}{', LEAKY' if attention in LEAKY_MODES else ''})"
+    label = f"{task.name} ({mode_label(attention, bidirectional_layers)}{', LEAKY' if attention in LEAKY_MODES else ''})"
     with progress_bar(label, len(keep), disable=not show_progress) as advance:
         scores = score_encoded(engine, [encoded[i] for i in keep], attention=attention,
-                               batch_size=batch_size, advance=advance)
+                               batch_size=batch_size, advance=advance, bidirectional_layers=bidirectional_layers)
     rows = []
     for i, s in zip(keep, scores):
         means = [lp / n for lp, n in zip(s.logprobs, s.n_tokens)]
@@ -295,13 +316,15 @@ def evaluate(
     resume: bool = False,
     log: Callable[[str], None] | None = None,
     show_progress: bool = True,
+    bidirectional_layers: Sequence[int] | None = None,
 ) -> dict:
     """Evaluate `tasks` (names, or Tasks from `load_tasks`) and return metrics.json's content.
 
     With `out_dir`, each task's results are written as soon as it finishes
     (out_dir/tasks/<task>.json and .csv); with `resume`, tasks already finished there under the
     same model, mode and limit are read back instead of run again. At the end out_dir gets
-    metrics.json and examples.csv (atomically).
+    metrics.json and examples.csv (atomically). bidirectional_layers: the layers where `attention`
+    applies (None: all), the others causal; recorded in metrics.json.
     """
     import pandas as pd
 
@@ -309,7 +332,11 @@ def evaluate(
     if not tasks:
         raise InterpError("no tasks given")
     log = log or (lambda message: None)
+    layers = sorted(check_layers(bidirectional_layers, engine.n_layers)) if bidirectional_layers is not None else None
     settings = {"model": engine.name, "attention": attention, "limit": limit}
+    if layers is not None:
+        settings["bidirectional_layers"] = layers
+    shown = mode_label(attention, layers)
     if attention in LEAKY_MODES:
         log(LEAK_WARNING)
     per_task, sources, tables = {}, {}, []
@@ -318,21 +345,23 @@ def evaluate(
         done = _finished_task(out_dir, name, settings) if (out_dir is not None and resume) else None
         if done is not None:
             metrics, source, examples = done
-            log(f"{name} ({attention}): already finished in {out_dir}, skipped (--resume)")
+            log(f"{name} ({shown}): already finished in {out_dir}, skipped (--resume)")
         else:
             task = spec if isinstance(spec, Task) else load_tasks([spec], limit=limit, data_dir=data_dir)[0]
-            log(f"{name} ({attention}): {len(task.items)} items ({task.skipped} skipped) from {task.source}")
-            result = evaluate_task(engine, task, attention=attention, batch_size=batch_size, show_progress=show_progress)
+            log(f"{name} ({shown}): {len(task.items)} items ({task.skipped} skipped) from {task.source}")
+            result = evaluate_task(engine, task, attention=attention, batch_size=batch_size, show_progress=show_progress,
+                                   bidirectional_layers=layers)
             metrics, source, examples = result.metrics(), result.source, result.examples
             if out_dir is not None:
                 _write_task(out_dir, name, metrics, source, examples, settings)
-        log(f"{name} ({attention}): n={metrics['n']} acc={metrics['acc']:.4f} acc_norm={metrics['acc_norm']:.4f} "
+        log(f"{name} ({shown}): n={metrics['n']} acc={metrics['acc']:.4f} acc_norm={metrics['acc_norm']:.4f} "
             f"chance={metrics['chance']:.4f}")
         per_task[name], sources[name] = metrics, source
         tables.append(examples)
     out = {
         "model": engine.name,
         "attention": attention,
+        **({"bidirectional_layers": layers} if layers is not None else {}),  # the mode's layers, when not all
         "leaky": attention in LEAKY_MODES,
         **({"warning": LEAK_WARNING} if attention in LEAKY_MODES else {}),
         "limit": limit,
@@ -379,7 +408,7 @@ def _finished_task(out_dir, name: str, settings: dict):
 def format_metrics(metrics: dict) -> str:
     """metrics.json as a small text table (with the leak warning first when leaky)."""
     lines = [f"WARNING: {LEAK_WARNING}"] if metrics.get("leaky") else []
-    mode = metrics["attention"] + (" (LEAKY)" if metrics.get("leaky") else "")
+    mode = mode_label(metrics["attention"], metrics.get("bidirectional_layers")) + (" (LEAKY)" if metrics.get("leaky") else "")
     lines.append(f"model: {metrics.get('model', '?')}   attention: {mode}")
     lines.append(f"{'task':<18}{'n':>6}{'skipped':>9}{'acc':>9}{'acc_norm':>10}{'chance':>9}")
     for name, m in metrics["tasks"].items():

@@ -17,7 +17,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -30,7 +30,7 @@ from interp.data.instructions import (
     InstructionCollator, check_truncation, load_instructions, pad_token_id, tokenize_rows,
 )
 from interp.engine import Engine
-from interp.engine.masks import check_mode
+from interp.engine.masks import check_layers, check_mode
 from interp.errors import InterpError
 from interp.util.io import write_json
 from interp.util.provenance import provenance
@@ -183,6 +183,7 @@ def finetune(
     dtype: str | torch.dtype | None = None,
     device: str | None = None,
     trust_remote_code: bool = False,
+    bidirectional_layers: Sequence[int] | None = None,
     **options: Any,
 ) -> FinetuneResult:
     """Finetune all weights of `model` on alpaca-schema `data` under `attention`; see module doc.
@@ -195,6 +196,7 @@ def finetune(
     trains bf16 weights with no fp32 copy; for fp32 master weights under bf16 autocast keep
     float32 and pass bf16=True. device: cpu, cuda or auto (the Trainer's pick; default);
     trust_remote_code as in `interp.load`. The summary records both precisions.
+    bidirectional_layers: train `attention` in these layers only, the others causal (None: all).
     options: DEFAULTS keys and any other TrainingArguments field (report_to, save_total_limit, ...).
     """
     import interp
@@ -223,10 +225,12 @@ def finetune(
         raise InterpError(f"examples reach {longest} tokens but the model allows {engine.max_positions}; "
                           f"lower max_seq_len")
     pad = pad_token_id(tokenizer)
-    guard = guard_label_leakage(train_examples, attention, allow_label_leakage=allow_label_leakage, pad_token_id=pad)
+    layers = sorted(check_layers(bidirectional_layers, engine.n_layers)) if bidirectional_layers is not None else None
+    guard = guard_label_leakage(train_examples, attention, allow_label_leakage=allow_label_leakage, pad_token_id=pad,
+                                bidirectional_layers=layers, n_layers=engine.n_layers)
 
     engine.gradient_checkpointing = bool(opts["gradient_checkpointing"])
-    wrapper = EngineTrainingModel(engine, attention)
+    wrapper = EngineTrainingModel(engine, attention, bidirectional_layers=layers)
     record = StopRecord()
     callbacks = stop_rule_callbacks(
         record,
@@ -260,6 +264,7 @@ def finetune(
         "model": engine.name if isinstance(model, Engine) else str(model),  # as the user gave it
         "data": rows.source,
         "attention": attention,
+        "bidirectional_layers": layers,
         "seed": int(opts["seed"]),
         "steps": state.global_step,
         "max_steps": state.max_steps,

@@ -2,8 +2,9 @@
 
 A labelled position t is trained to predict token t+1. The objective is leak-free iff no such
 position can attend to key t+1 or any later key (docs/semantics.md). The guard
-builds the very masks the engine's training forward uses (`prefix_lengths` + `visibility`) for
-the collated batches and checks every labelled query; it does not reason about mode names.
+builds the very masks the engine's training forward uses (`layer_prefix_lengths` + `visibility`,
+every layer's) for the collated batches and checks every labelled query; it does not reason about
+mode names.
 causal and prefix (prefix = prompt length) pass; bidirectional fails, and training under it is
 refused unless explicitly allowed.
 
@@ -27,7 +28,7 @@ import torch
 
 from interp.data.instructions import IGNORE_INDEX, InstructionCollator
 from interp.engine import Engine, visibility
-from interp.engine.masks import MODES, check_mode, prefix_lengths
+from interp.engine.masks import MODES, check_mode, layer_prefix_lengths
 from interp.errors import InterpError
 
 logger = logging.getLogger(__name__)
@@ -61,12 +62,20 @@ class LeakageVerdict:
                 f"or a later one, e.g. example {w['example']}: position {w['query']} sees key {w['key']}")
 
 
-def check_label_leakage(examples: Sequence[dict], mode: str, *, pad_token_id: int = 0) -> LeakageVerdict:
+def check_label_leakage(
+    examples: Sequence[dict],
+    mode: str,
+    *,
+    pad_token_id: int = 0,
+    bidirectional_layers: Sequence[int] | None = None,
+    n_layers: int | None = None,
+) -> LeakageVerdict:
     """Build the engine's training masks for `examples` under `mode` and look for leaks.
 
     Examples are collated exactly as for training (right-padded, per-row prefix_len = prompt
-    length) in length-sorted chunks. Sliding windows are left out: a window only removes keys,
-    so a mask that is leak-free without one is leak-free with any.
+    length) in length-sorted chunks. Every layer's mask is checked (with `bidirectional_layers`
+    the mode applies in those layers of the `n_layers`, the rest are causal). Sliding windows are
+    left out: a window only removes keys, so a mask that is leak-free without one is leak-free with any.
     """
     check_mode(mode)
     collate = InstructionCollator(pad_token_id)
@@ -76,7 +85,7 @@ def check_label_leakage(examples: Sequence[dict], mode: str, *, pad_token_id: in
     for start in range(0, len(order), GUARD_BATCH):
         chunk = order[start : start + GUARD_BATCH]
         batch = collate([examples[i] for i in chunk])
-        leaks, n_labelled = _leaks(batch, mode)  # [B,T,T] bool, labelled-query count
+        leaks, n_labelled = _leaks(batch, mode, bidirectional_layers, n_layers)  # [B,T,T] bool, labelled queries
         labelled += n_labelled
         leaky_rows = leaks.flatten(1).any(-1)  # [B]
         leaky += int(leaks.any(-1).sum())
@@ -87,13 +96,19 @@ def check_label_leakage(examples: Sequence[dict], mode: str, *, pad_token_id: in
     return LeakageVerdict(mode, leaky == 0, len(examples), labelled, leaky, leaky_examples, first_leak)
 
 
-def _leaks(batch: dict, mode: str) -> tuple[torch.Tensor, int]:
-    """[B,T,T] bool: labelled query t may attend to key k > t (k is a real token)."""
+def _leaks(
+    batch: dict, mode: str, bidirectional_layers: Sequence[int] | None = None, n_layers: int | None = None
+) -> tuple[torch.Tensor, int]:
+    """[B,T,T] bool: labelled query t may attend to key k > t (k is a real token) in some layer."""
     ids, mask = batch["input_ids"], batch["attention_mask"].bool()
     b, t = ids.shape
     positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # as Engine.run computes them
-    prefix = prefix_lengths(mode, batch["prefix_len"], b, ids.device)
-    allowed = visibility(positions, mask, positions, mask, prefix, None)  # [B,Tq,Tk]
+    if n_layers is None:
+        n_layers = max(bidirectional_layers, default=0) + 1 if bidirectional_layers is not None else 1
+    per_layer = layer_prefix_lengths(mode, batch["prefix_len"], b, ids.device, n_layers, bidirectional_layers)
+    allowed = torch.zeros(b, t, t, dtype=torch.bool, device=ids.device)
+    for prefix in {id(p): p for p in per_layer}.values():  # each distinct layer mask once
+        allowed |= visibility(positions, mask, positions, mask, prefix, None)  # [B,Tq,Tk]
     labelled = torch.zeros(b, t, dtype=torch.bool)
     labelled[:, :-1] = batch["labels"][:, 1:] != IGNORE_INDEX  # query t is trained on token t+1
     future = torch.ones(t, t, dtype=torch.bool).triu(1)  # key column > query column
@@ -101,13 +116,20 @@ def _leaks(batch: dict, mode: str) -> tuple[torch.Tensor, int]:
 
 
 def guard_label_leakage(
-    examples: Sequence[dict], mode: str, *, allow_label_leakage: bool = False, pad_token_id: int = 0
+    examples: Sequence[dict],
+    mode: str,
+    *,
+    allow_label_leakage: bool = False,
+    pad_token_id: int = 0,
+    bidirectional_layers: Sequence[int] | None = None,
+    n_layers: int | None = None,
 ) -> dict:
     """Refuse a leaky training mask (one-line InterpError) unless allowed; then warn loudly.
 
     Returns the verdict as a dict for summary.json, with "allowed" and any "warning".
     """
-    verdict = check_label_leakage(examples, mode, pad_token_id=pad_token_id)
+    verdict = check_label_leakage(examples, mode, pad_token_id=pad_token_id,
+                                  bidirectional_layers=bidirectional_layers, n_layers=n_layers)
     record = verdict.to_dict() | {"allowed": bool(allow_label_leakage) if not verdict.leak_free else None}
     if verdict.leak_free:
         logger.info(verdict.describe())

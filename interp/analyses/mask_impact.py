@@ -47,8 +47,10 @@ def variant_names(n_heads: int, downstream: bool = False) -> list[str]:
     return ["Full", "Attn", *(f"Head_{h}" for h in range(n_heads))] + (["Logits"] if downstream else [])
 
 
-def parse_layers(layers: str | Iterable[int] | None, n_layers: int) -> list[int]:
-    """None → all layers; "0,3,5" / "2-4" / [0, 3] → sorted unique layers, each checked in range."""
+def parse_layers(layers: str | Iterable[int] | None, n_layers: int, option: str = "--layers") -> list[int]:
+    """None → all layers; "0,3,5" / "2-4" / [0, 3] → sorted unique layers, each checked in range.
+
+    `option` names the setting in error messages."""
     if layers is None:
         return list(range(n_layers))
     if isinstance(layers, str):
@@ -58,7 +60,7 @@ def parse_layers(layers: str | Iterable[int] | None, n_layers: int) -> list[int]
                 lo, _, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
                 chosen.extend(range(int(lo), int(hi) + 1))
             except ValueError:
-                raise InterpError(f"--layers: {part!r} is not a layer number or range like 2-4") from None
+                raise InterpError(f"{option}: {part!r} is not a layer number or range like 2-4") from None
     else:
         chosen = [int(layer) for layer in layers]
     if not chosen:

@@ -7,6 +7,8 @@ From the newest finished run of each stage under RUNS:
   retention = S2/S1, recovery = S4/S1, gain = S4 − S2, Δ = S2 − S1 (DESIGN.md).
 The seed's success criteria, on the macro: S4 ≥ 0.8 × S1 and S4 ≥ S2 + 0.05.
 Written atomically as RUNS/report.md, RUNS/report.csv (the long table) and RUNS/report.png.
+With a stage 2 layer sweep (`--sweep-layers G`), also RUNS/sweep.csv and RUNS/sweep.png: accuracy
+with prefix attention in each layer group alone, against S1 and S2 (all layers) — where the damage happens.
 """
 
 from __future__ import annotations
@@ -125,6 +127,8 @@ class ReportFiles:
     markdown: Path
     table: Path
     figure: Path
+    sweep_table: Path | None = None  # with a stage 2 layer sweep
+    sweep_figure: Path | None = None
 
 
 def build_report(runs_dir: str | Path, out_dir: str | Path | None = None) -> ReportFiles:
@@ -137,8 +141,86 @@ def build_report(runs_dir: str | Path, out_dir: str | Path | None = None) -> Rep
     files = ReportFiles(out / "report.md", out / "report.csv", out / "report.png")
     write_table(long, files.table)
     save_figure(_figure(tables), files.figure, dpi=120, bbox_inches="tight")
-    write_text(files.markdown, _markdown(results, tables, files.figure.name))
+    markdown = _markdown(results, tables, files.figure.name)
+    sweep_run = latest_run(runs_dir, "2", sweep=True)
+    if sweep_run is not None:
+        sweep = sweep_table(_read(sweep_run / "metrics.json"))
+        files.sweep_table, files.sweep_figure = out / "sweep.csv", out / "sweep.png"
+        write_table(sweep, files.sweep_table)
+        save_figure(_sweep_figure(sweep, tables["acc"]), files.sweep_figure, dpi=120, bbox_inches="tight")
+        markdown += _sweep_markdown(sweep, sweep_run, tables["acc"], files.sweep_figure.name)
+    write_text(files.markdown, markdown)
     return files
+
+
+# ------------------------------------------------------------------------------------- the layer sweep
+def sweep_table(sweep_metrics: dict) -> pd.DataFrame:
+    """A layer sweep's metrics.json → one row per (group, task), macro last in each group.
+
+    Columns: group (0..G−1), layers ("4-6"), task, acc, acc_norm, chance.
+    """
+    rows = []
+    for index, group in enumerate(sweep_metrics["sweep"]):
+        m = group["metrics"]
+        chances = []
+        for task, tm in m["tasks"].items():
+            rows.append({"group": index, "layers": group["label"], "task": task, **{k: tm[k] for k in METRICS},
+                         "chance": tm["chance"]})
+            chances.append(tm["chance"])
+        rows.append({"group": index, "layers": group["label"], "task": MACRO, **{k: m[f"macro_{k}"] for k in METRICS},
+                     "chance": sum(chances) / len(chances) if chances else float("nan")})
+    return pd.DataFrame(rows)
+
+
+def _references(stage_table: pd.DataFrame) -> dict[str, float]:
+    """Macro acc of S1 (causal) and S2 (prefix in every layer), where they were run."""
+    macro = stage_table.set_index("task").loc[MACRO]
+    out = {"S1 causal": macro[CONDITIONS["S1"]], "S2 prefix, all layers": macro[CONDITIONS["S2"]]}
+    return {label: value for label, value in out.items() if not math.isnan(value)}
+
+
+def _sweep_figure(sweep: pd.DataFrame, stage_table: pd.DataFrame):
+    """Accuracy per layer group (prefix attention there only): a line per task, the macro in black,
+    S1 / S2 macros and chance as horizontal references."""
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    order = list(dict.fromkeys(sweep["layers"]))
+    fig = Figure(figsize=(max(6.0, 0.9 * len(order) + 3.5), 4.4))
+    ax = fig.subplots()
+    tasks = sweep[sweep.task != MACRO]
+    if not tasks.empty:
+        sns.lineplot(data=tasks, x="layers", y="acc", hue="task", marker="o", ax=ax, palette="deep", alpha=0.7,
+                     sort=False)
+    macro = sweep[sweep.task == MACRO]
+    ax.plot(macro["layers"], macro["acc"], color="black", marker="o", linewidth=2.5, label="macro")
+    for (label, value), (color, style) in zip(_references(stage_table).items(), (("dimgray", "-."), ("firebrick", ":"))):
+        ax.axhline(value, color=color, linestyle=style, linewidth=1.8, label=f"{label} (macro)")
+    ax.axhline(float(macro["chance"].mean()), color="black", linestyle="--", linewidth=0.8, label="chance (macro)")
+    ax.set_xticks(range(len(order)), order)
+    ax.set_ylim(0, 1)
+    ax.set_xlabel("layers with prefix attention (the others causal)")
+    ax.set_ylabel("zero-shot acc")
+    ax.set_title("stage 2 by layer group: where does the damage happen?")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def _sweep_markdown(sweep: pd.DataFrame, run: Path, stage_table: pd.DataFrame, figure_name: str) -> str:
+    wide = sweep.pivot(index=["group", "layers"], columns="task", values="acc").reset_index()
+    tasks = [t for t in dict.fromkeys(sweep["task"]) if t != MACRO] + [MACRO]
+    header = "| layers | " + " | ".join(tasks) + " |"
+    lines = ["", "## Ablation by layer (acc)", "",
+             f"Stage 2 with prefix attention in one group of layers, causal in the others ({run}).", "",
+             header, "|---|" + "---:|" * len(tasks)]
+    for _, row in wide.sort_values("group").iterrows():
+        lines.append(f"| {row['layers']} | " + " | ".join(_fmt(row[t]) for t in tasks) + " |")
+    refs = _references(stage_table)
+    if refs:
+        lines += ["", "Macro for reference: " + ", ".join(f"{k} {_fmt(v)}" for k, v in refs.items()) + "."]
+    lines += ["", f"![accuracy per layer group]({figure_name})", ""]
+    return "\n".join(lines)
 
 
 # ------------------------------------------------------------------------------------- rendering

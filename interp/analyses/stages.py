@@ -6,6 +6,10 @@
   3b  finetune all weights under prefix attention (prompt bidirectional, response causal)
   4   zero-shot eval of the latest 3a and 3b checkpoints, under prefix and under causal
 
+The ablation by layer: `bidirectional_layers` (e.g. "20-27") restricts prefix attention to those
+layers in stages 2, 3b and 4 (the other layers stay causal); `sweep_layers: G` makes stage 2 a
+sweep, evaluated once per contiguous group of layers (G groups), into RUNS/2/<timestamp>/layers-<a-b>/.
+
 A run's settings come from a preset shipped in interp/analyses/presets/ (toy.yaml, the default,
 runs on a fresh machine; ministral3.yaml is the Ministral 3 3B model of the original ablation) with any value overridden. Each run
 writes RUNS/<stage>/<timestamp>/: config.yaml (the resolved settings), provenance.json,
@@ -41,9 +45,9 @@ POST_FINETUNE_MODES = ("prefix", "causal")
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PRESET = "toy"
 REQUIRED_KEYS = ("model", "tasks", "limit", "batch_size", "dtype", "device", "runs_dir", "seed", "finetune")
-OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset")
+OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "bidirectional_layers", "sweep_layers")
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir")
+RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir", "bidirectional_layers", "sweep_layers")
 
 
 # ------------------------------------------------------------------------------------- config
@@ -113,7 +117,20 @@ def _checked(config: dict) -> dict:
     config.setdefault("data_dir", None)
     config.setdefault("trust_remote_code", False)
     config.setdefault("threads", None)
+    _check_layer_settings(config)
     return config
+
+
+def _check_layer_settings(config: dict) -> None:
+    """bidirectional_layers → sorted layer numbers or None; sweep_layers → a group count or None."""
+    from interp.analyses.layer_sets import parse_bidirectional_layers
+
+    config["bidirectional_layers"] = parse_bidirectional_layers(config.get("bidirectional_layers"))
+    groups = config.setdefault("sweep_layers", None)
+    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int) or groups < 1):
+        raise InterpError(f"sweep_layers must be a positive number of layer groups, not {groups!r}")
+    if groups is not None and config["bidirectional_layers"] is not None:
+        raise InterpError("give either bidirectional_layers or sweep_layers: the sweep chooses the layers itself")
 
 
 def resolve_device(device: str) -> str:
@@ -139,12 +156,19 @@ def run_dirs(runs_dir: str | Path, stage: str) -> list[Path]:
     return sorted((p for p in base.iterdir() if p.is_dir() and not p.name.startswith(".")), key=key)
 
 
-def latest_run(runs_dir: str | Path, stage: str, *, finished: bool = True) -> Path | None:
-    """The newest run of `stage` (only finished ones — with metrics.json — unless finished=False)."""
+def latest_run(runs_dir: str | Path, stage: str, *, finished: bool = True, sweep: bool = False) -> Path | None:
+    """The newest run of `stage` (only finished ones — with metrics.json — unless finished=False);
+    layer sweeps (stage 2 with sweep_layers) and other runs are told apart by `sweep`."""
     for path in reversed(run_dirs(runs_dir, stage)):
-        if not finished or (path / "metrics.json").exists():
+        if (not finished or (path / "metrics.json").exists()) and is_sweep_run(path) == sweep:
             return path
     return None
+
+
+def is_sweep_run(run_dir: Path) -> bool:
+    """Whether a run directory holds a layer sweep (its config.yaml sets sweep_layers)."""
+    path = run_dir / "config.yaml"
+    return path.exists() and bool((read_yaml(path) or {}).get("sweep_layers"))
 
 
 def new_run_dir(runs_dir: str | Path, stage: str) -> Path:
@@ -192,11 +216,14 @@ def run_stage(
     """
     if stage not in STAGES:
         raise InterpError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")
+    sweep = bool(config.get("sweep_layers"))
+    if sweep and stage != "2":
+        raise InterpError(f"--sweep-layers is for stage 2 (the ablation), not stage {stage}")
     runs_dir = Path(config["runs_dir"])
     targets = resolve_checkpoints(runs_dir, checkpoints) if stage == "4" else None
     tasks = _tasks(config) if stage not in FINETUNE_STAGES else None  # missing data fails before any run dir
 
-    previous = latest_run(runs_dir, stage, finished=False) if resume else None
+    previous = latest_run(runs_dir, stage, finished=False, sweep=sweep) if resume else None
     if previous is not None:
         _check_resumable(previous, config, stage)
         run_dir = previous
@@ -214,7 +241,9 @@ def run_stage(
     torch.manual_seed(int(config["seed"]))
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
-    if stage in EVAL_STAGES:
+    if sweep:
+        _run_sweep(config, tasks, device, run_dir, resume, log, show_progress)
+    elif stage in EVAL_STAGES:
         _run_eval(config, tasks, device, EVAL_STAGES[stage], run_dir, resume, log, show_progress)
     elif stage in FINETUNE_STAGES:
         _run_finetune(config, device, FINETUNE_STAGES[stage], run_dir, previous is not None, log, stage)
@@ -232,8 +261,10 @@ def _load(model: str, config: dict, device: str):
     return interp.load(model, dtype=config["dtype"], device=device, trust_remote_code=bool(config["trust_remote_code"]))
 
 
-def _eval_kwargs(config: dict) -> dict:
-    return dict(limit=config["limit"], batch_size=config["batch_size"], data_dir=config["data_dir"])
+def _eval_kwargs(config: dict, mode: str = "causal") -> dict:
+    layers = config.get("bidirectional_layers") if mode != "causal" else None
+    return dict(limit=config["limit"], batch_size=config["batch_size"], data_dir=config["data_dir"],
+                bidirectional_layers=layers)
 
 
 def _tasks(config: dict) -> list:
@@ -249,7 +280,28 @@ def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) 
     engine = _load(config["model"], config, device)
     log(f"model {engine!r}")
     return evaluate(engine, tasks, attention=mode, out_dir=run_dir, resume=resume, log=log,
-                    show_progress=show_progress, **_eval_kwargs(config))
+                    show_progress=show_progress, **_eval_kwargs(config, mode))
+
+
+def _run_sweep(config, tasks, device, run_dir, resume, log, show_progress) -> None:
+    """Stage 2 once per contiguous layer group: prefix attention in that group, causal elsewhere."""
+    from interp.analyses.evaluate import evaluate
+    from interp.analyses.layer_sets import contiguous_groups, layer_label
+
+    engine = _load(config["model"], config, device)
+    log(f"model {engine!r}")
+    groups = contiguous_groups(engine.n_layers, int(config["sweep_layers"]))
+    results = []
+    for layers in groups:
+        label = layer_label(layers)
+        log(f"sweep: prefix attention in layers {label} of {engine.n_layers}, causal elsewhere")
+        metrics = evaluate(engine, tasks, attention="prefix", out_dir=run_dir / f"layers-{label}", resume=resume,
+                           log=log, show_progress=show_progress, **(_eval_kwargs(config) | {"bidirectional_layers": layers}))
+        results.append({"layers": layers, "label": label, "metrics": metrics})
+    write_json(run_dir / "metrics.json", {
+        "stage": "2", "attention": "prefix", "model": config["model"], "n_layers": engine.n_layers,
+        "groups": len(groups), "sweep": results,
+    })
 
 
 def _run_finetune(config, device, mode, run_dir, resumed, log, stage) -> None:
@@ -260,7 +312,11 @@ def _run_finetune(config, device, mode, run_dir, resumed, log, stage) -> None:
     options = dict(config["finetune"])
     data = options.pop("data")
     dtype = options.pop("dtype", config["dtype"])
-    log(f"finetune {config['model']} on {data} under {mode} attention ({dtype} weights, {device})")
+    layers = config.get("bidirectional_layers") if mode != "causal" else None
+    if layers is not None:
+        options["bidirectional_layers"] = layers
+    log(f"finetune {config['model']} on {data} under {mode} attention" + (f" in layers {layers}" if layers else "")
+        + f" ({dtype} weights, {device})")
     result = finetune(model=config["model"], data=data, attention=mode, out_dir=run_dir, resume=resumed,
                       dtype=dtype, device=device, trust_remote_code=bool(config["trust_remote_code"]), **options)
     write_json(run_dir / "metrics.json", {
@@ -306,7 +362,7 @@ def _run_post_finetune(config, tasks, device, targets: dict[str, Path], run_dir,
         for mode in POST_FINETUNE_MODES:
             evals[label][mode] = evaluate(
                 engine, tasks, attention=mode, out_dir=run_dir / f"{label}-{mode}", resume=resume,
-                log=log, show_progress=show_progress, **_eval_kwargs(config),
+                log=log, show_progress=show_progress, **_eval_kwargs(config, mode),
             )
         del engine
     write_json(run_dir / "metrics.json", {
@@ -332,8 +388,12 @@ def stage_status(runs_dir: str | Path) -> list[dict]:
     import json
 
     rows = []
-    for stage, what in STAGES.items():
-        run = latest_run(runs_dir, stage, finished=False)
+    sweep_run = latest_run(runs_dir, "2", finished=False, sweep=True)
+    listed = [(stage, what, False) for stage, what in STAGES.items()]
+    if sweep_run is not None:  # shown only once there is one
+        listed.insert(2, ("2", "layer sweep: prefix attention in each group of layers (--sweep-layers)", True))
+    for stage, what, sweep in listed:
+        run = latest_run(runs_dir, stage, finished=False, sweep=sweep)
         row = {"stage": stage, "description": what, "latest": str(run) if run else None, "status": "not run",
                "headline": ""}
         if run is not None:
@@ -346,6 +406,8 @@ def stage_status(runs_dir: str | Path) -> list[dict]:
 
 
 def _headline(metrics: dict) -> str:
+    if "sweep" in metrics:
+        return "layer sweep: " + ", ".join(f"{r['label']} {r['metrics']['macro_acc']:.4f}" for r in metrics["sweep"])
     if "macro_acc" in metrics:
         return f"macro acc {metrics['macro_acc']:.4f}, acc_norm {metrics['macro_acc_norm']:.4f}"
     if "evals" in metrics:

@@ -9,7 +9,7 @@ wraps it like any model.
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -42,12 +42,13 @@ class EngineTrainingModel(nn.Module):
 
     accepts_loss_kwargs = True
 
-    def __init__(self, engine: Engine, attention: str):
+    def __init__(self, engine: Engine, attention: str, bidirectional_layers: Sequence[int] | None = None):
         super().__init__()
         for name, child in engine.model.named_children():
             self.add_module(name, child)  # same modules, same state_dict keys as the HF model
         self.engine = engine
         self.attention = attention
+        self.bidirectional_layers = bidirectional_layers  # layers under `attention` (None: all)
         self.nonfinite_losses: torch.Tensor | None = None  # count kept on device: no sync per step
 
     @property
@@ -64,7 +65,8 @@ class EngineTrainingModel(nn.Module):
         **_: object,
     ) -> dict[str, torch.Tensor]:
         out = self.engine.run(
-            input_ids, attention=self.attention, prefix_len=prefix_len, attention_mask=attention_mask
+            input_ids, attention=self.attention, prefix_len=prefix_len, attention_mask=attention_mask,
+            bidirectional_layers=self.bidirectional_layers,
         )
         total, count = response_loss_sum(out.logits, labels)
         loss = total / (num_items_in_batch if num_items_in_batch is not None else count.clamp(min=1))

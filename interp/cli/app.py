@@ -8,6 +8,7 @@ import typer
 
 from interp.cli import engine_cmds
 from interp.cli.demo import demo
+from interp.cli.drift import drift_cmd
 from interp.cli.eval import eval_cmd
 from interp.cli.finetune import finetune_cmd, probe_app
 from interp.cli.mask_impact import heatmap, mask_impact_app
@@ -30,6 +31,7 @@ app.add_typer(stage_app, name="stage")
 app.command("eval")(eval_cmd)
 app.command("finetune")(finetune_cmd)
 app.add_typer(probe_app, name="probe")
+app.command("drift")(drift_cmd)
 # The engine directly, the bundled model, the demo.
 app.command("predict")(engine_cmds.predict)
 app.command("generate")(engine_cmds.generate)

@@ -22,6 +22,14 @@ AttentionOpt = Annotated[
     ),
 ]
 
+BidirectionalLayersOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--bidirectional-layers",
+        help="Layers where --attention applies, e.g. 20-27 or 0,3,5 (default: all); the other layers stay causal.",
+    ),
+]
+
 
 def load_quietly(model: str | None, device: str = "cpu", dtype: str = "float32", trust_remote_code: bool = False):
     """interp.load with transformers' progress bars and warnings silenced for the terminal."""

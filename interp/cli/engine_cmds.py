@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from interp.cli.common import AttentionOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt
+from interp.cli.common import (
+    AttentionOpt, BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt,
+)
 
 
 def predict(
@@ -32,12 +34,16 @@ def generate(
     model: ModelOpt = None,
     attention: AttentionOpt = "causal",
     max_new_tokens: Annotated[int, typer.Option(help="Stop after this many tokens (or at EOS).")] = 20,
+    bidirectional_layers: BidirectionalLayersOpt = None,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
     """Greedy text after PROMPT; --attention prefix prefills the prompt bidirectionally, then decodes causally."""
+    from interp.analyses.layer_sets import parse_bidirectional_layers
+
     text = read_prompt(prompt)
+    layers = parse_bidirectional_layers(bidirectional_layers)
     engine = load_quietly(model, device, dtype, trust_remote_code)
-    out = engine.generate(text, max_new_tokens=max_new_tokens, attention=attention)
+    out = engine.generate(text, max_new_tokens=max_new_tokens, attention=attention, bidirectional_layers=layers)
     typer.echo(text + out.texts[0])

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
 
 
 def split_tasks(tasks: str) -> list[str]:
@@ -27,6 +27,7 @@ def eval_cmd(
     attention: Annotated[str, typer.Option(
         help="causal; prefix (context bidirectional, continuation causal: the ablation); "
              "bidirectional (LEAKY: the continuation sees its own future, as in the original Ministral 3 prefill-mask ablation's eval; see docs/semantics.md).")] = "causal",
+    bidirectional_layers: BidirectionalLayersOpt = None,
     limit: Annotated[int, typer.Option(help="Items per task (the first N valid ones).")] = 500,
     batch_size: Annotated[int, typer.Option(help="Items (contexts) per forward; all their choices go together.")] = 16,
     data_dir: Annotated[Optional[str], typer.Option(
@@ -40,11 +41,14 @@ def eval_cmd(
     from pathlib import Path
 
     from interp.analyses.evaluate import check_mode, evaluate, format_metrics, load_tasks
+    from interp.analyses.layer_sets import parse_bidirectional_layers
 
     check_mode(attention)
+    layers = parse_bidirectional_layers(bidirectional_layers)
     loaded = load_tasks(split_tasks(tasks), limit=limit, data_dir=data_dir)  # before the model: fail fast
     engine = load_quietly(model, device, dtype, trust_remote_code)
     metrics = evaluate(engine, loaded, attention=attention, limit=limit, batch_size=batch_size, data_dir=data_dir,
-                       out_dir=out, resume=resume, log=lambda line: typer.echo(line, err=True))
+                       out_dir=out, resume=resume, log=lambda line: typer.echo(line, err=True),
+                       bidirectional_layers=layers)
     typer.echo(format_metrics(metrics))
     typer.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'examples.csv'}")

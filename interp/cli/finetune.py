@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt
+from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt
 from interp.engine.masks import MODES
 from interp.util.logs import quiet_transformers
 from interp.util.settings import parse_settings
@@ -27,6 +27,7 @@ def finetune_cmd(
     data: DataOpt = "toy",
     allow_label_leakage: Annotated[bool, typer.Option("--allow-label-leakage", help="Train even if the mask lets labels leak (loud warning, recorded).")] = False,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from the latest OUT/checkpoint-N.")] = False,
+    bidirectional_layers: BidirectionalLayersOpt = None,
     max_steps: Annotated[Optional[int], _opt("Optimizer steps (overrides --epochs).")] = None,
     epochs: Annotated[Optional[float], _opt("Training epochs (default 1).", "--epochs")] = None,
     learning_rate: Annotated[Optional[float], _opt("Peak learning rate (default 2e-5).")] = None,
@@ -54,7 +55,9 @@ def finetune_cmd(
 ) -> None:
     """Finetune all weights on alpaca-schema data under an attention mask (stages 3a/3b)."""
     from interp.analyses.finetune import finetune
+    from interp.analyses.layer_sets import parse_bidirectional_layers
 
+    layers = parse_bidirectional_layers(bidirectional_layers)
     given = dict(
         max_steps=max_steps, num_train_epochs=epochs, learning_rate=learning_rate,
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=gradient_accumulation_steps,
@@ -67,7 +70,8 @@ def finetune_cmd(
     options = {k: v for k, v in given.items() if v is not None} | parse_settings(set_ or [])
     quiet_transformers()
     result = finetune(model or "toy", data, attention, out, allow_label_leakage=allow_label_leakage,
-                      resume=resume, dtype=dtype, device=device, trust_remote_code=trust_remote_code, **options)
+                      resume=resume, dtype=dtype, device=device, trust_remote_code=trust_remote_code,
+                      bidirectional_layers=layers, **options)
     s = result.summary
     guard = s["leakage_guard"]
     typer.echo(f"leakage guard: {guard['mode']} " + ("leak-free" if guard["leak_free"] else "LEAKS LABELS (allowed)")

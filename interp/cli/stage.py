@@ -44,6 +44,11 @@ def run_cmd(
     checkpoint: Annotated[Optional[list[str]], typer.Option(
         help="Stage 4: PATH (the 3b checkpoint) or 3a=PATH / 3b=PATH; repeatable. Default: the latest 3a/3b runs.")] = None,
     resume: Annotated[bool, typer.Option(help="Continue the newest run of this stage, skipping finished tasks.")] = False,
+    bidirectional_layers: Annotated[Optional[str], typer.Option(
+        help="Stages 2, 3b, 4: prefix attention only in these layers, e.g. 20-27 or 0,3,5; the others stay causal.")] = None,
+    sweep_layers: Annotated[Optional[int], typer.Option(
+        help="Stage 2: evaluate once per group of layers, G contiguous groups, prefix attention in that group only "
+             "(`stage report` plots accuracy per group).", metavar="G")] = None,
     set_: Annotated[Optional[list[str]], typer.Option(
         "--set", help="Any other setting as KEY=VALUE (YAML value), e.g. finetune.learning_rate=1e-4; repeatable.")] = None,
     trust_remote_code: Annotated[Optional[bool], typer.Option(
@@ -53,7 +58,8 @@ def run_cmd(
     from interp.analyses.stages import EVAL_STAGES, resolve_config, run_stage
 
     overrides = dict(model=model, tasks=tasks, limit=limit, batch_size=batch_size, dtype=dtype, device=device,
-                     data_dir=data_dir, runs_dir=runs_dir, seed=seed, trust_remote_code=trust_remote_code)
+                     data_dir=data_dir, runs_dir=runs_dir, seed=seed, trust_remote_code=trust_remote_code,
+                     bidirectional_layers=bidirectional_layers, sweep_layers=sweep_layers)
     config = resolve_config(preset, overrides, set_ or ())
     run_dir = run_stage(stage, config, resume=resume, checkpoints=checkpoint or (),
                         echo=lambda line: typer.echo(line, err=True))
@@ -68,6 +74,10 @@ def _print_eval(run_dir) -> None:
     from interp.analyses.evaluate import format_metrics
 
     metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+    for group in metrics.get("sweep", []):
+        typer.echo("\n" + format_metrics(group["metrics"]))
+    if "sweep" in metrics:
+        return
     for label, modes in metrics.get("evals", {"": {"": metrics}}).items():
         for mode, m in modes.items():
             if label:
@@ -88,4 +98,5 @@ def report_cmd(
     config = resolve_config(preset, {"runs_dir": runs_dir})
     files = build_report(config["runs_dir"], out)
     typer.echo(files.markdown.read_text(encoding="utf-8"))
-    typer.echo(f"wrote {files.markdown}, {files.table}, {files.figure}")
+    typer.echo(f"wrote {files.markdown}, {files.table}, {files.figure}"
+               + (f", {files.sweep_table}, {files.sweep_figure}" if files.sweep_figure else ""))

@@ -24,7 +24,7 @@ from interp.engine.caches import (
     ActivationCache,
     KVCache,
 )
-from interp.engine.masks import Knockout, knockout_mask, prefix_lengths, validate_knockouts, visibility
+from interp.engine.masks import Knockout, knockout_mask, layer_prefix_lengths, validate_knockouts, visibility
 from interp.errors import InterpError
 
 AttnImpl = Literal["auto", "sdpa", "explicit"]
@@ -76,10 +76,10 @@ class _Step:
     cos: torch.Tensor
     sin: torch.Tensor
     query_scale: torch.Tensor | None  # [B,T]
-    masks: dict  # window → [B,1,Tq,Tk] bool
+    masks: list  # per layer [B,1,Tq,Tk] bool (shared by layers with the same rule), or None:
+    # plain causal over one unpadded sequence, SDPA's is_causal with no mask tensor
     knockouts: list[Knockout]
     capture: dict  # name → set of layers
-    causal_fast: bool  # plain causal over one unpadded sequence: SDPA is_causal, no mask
     past: KVCache | None
     new_past: KVCache | None
     impl: str
@@ -176,6 +176,7 @@ class Engine:
         use_cache: bool = False,
         logits: LogitsWanted = "all",
         attn_impl: AttnImpl = "auto",
+        bidirectional_layers: Iterable[int] | None = None,
     ) -> RunResult:
         """Run the model; docs/semantics.md states exactly what every argument means.
 
@@ -183,6 +184,8 @@ class Engine:
         prefix) or bidirectional. logits="last" keeps each row's last real token, so left and
         right padding give the same answer. With `past`, the new tokens continue the cached
         sequence (decode); they attend causally among themselves and see every cached real key.
+        bidirectional_layers: the layers where `attention` applies (None: all); the others are
+        causal. A prefix prefill with a layer subset then causal decoding equals one such pass.
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         batch, t_new = ids.shape
@@ -203,23 +206,27 @@ class Engine:
         wanted = self._parse_capture(capture)
         impl = self._choose_impl(attn_impl, knockouts, wanted)
 
-        prefix = prefix_lengths(attention, prefix_len, batch, ids.device)
+        prefixes = layer_prefix_lengths(attention, prefix_len, batch, ids.device, self.n_layers, bidirectional_layers)
         key_pos = positions if past is None else torch.cat([past.key_pos, positions], 1)
         key_valid = mask if past is None else torch.cat([past.key_valid, mask], 1)
-        causal_fast = (
-            impl == "sdpa" and past is None and attention == "causal" and bool(mask.all())
-            and all(w is None or w >= t_new for w in self.windows)
-        )
-        masks = {}
-        if not causal_fast:
-            for w in set(self.windows):
-                masks[w] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
+        plain = impl == "sdpa" and past is None and bool(mask.all())
+        causal = {id(p): not bool(p.any()) for p in {id(p): p for p in prefixes}.values()}  # one check per tensor
+        built: dict = {}  # (window, prefix tensor id) → mask, one per distinct rule
+        masks: list[torch.Tensor | None] = []
+        for w, prefix in zip(self.windows, prefixes):
+            if plain and causal[id(prefix)] and (w is None or w >= t_new):
+                masks.append(None)  # causal layer, nothing the window removes: SDPA is_causal
+                continue
+            key = (w, id(prefix))
+            if key not in built:
+                built[key] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
+            masks.append(built[key])
 
         x = self.decoder.embed_tokens(ids)  # [B,T,D]
         cos, sin, query_scale = self.position_embeddings(x, positions)
         step = _Step(
             cos=cos, sin=sin, query_scale=query_scale, masks=masks, knockouts=knockouts,
-            capture=wanted, causal_fast=causal_fast, past=past,
+            capture=wanted, past=past,
             new_past=KVCache(key_pos=key_pos, key_valid=key_valid) if use_cache else None, impl=impl,
         )
         for layer in range(self.n_layers):
@@ -241,9 +248,8 @@ class Engine:
 
     def _layer(self, layer: int, x: torch.Tensor, step: _Step) -> torch.Tensor:
         """One decoder layer of `run`: the mode's mask at this layer, minus its knockouts."""
-        allowed = None  # plain causal: SDPA's is_causal, no mask tensor
-        if not step.causal_fast:
-            allowed = step.masks[self.windows[layer]]  # [B,1,Tq,Tk]
+        allowed = step.masks[layer]  # [B,1,Tq,Tk], or None for plain causal (SDPA's is_causal)
+        if allowed is not None:
             t_q = x.shape[1]
             t_k = t_q + (step.past.length if step.past is not None else 0)
             removed = knockout_mask(step.knockouts, layer, self.n_heads, t_q, t_k, x.device)
@@ -403,17 +409,20 @@ class Engine:
         prefix_len: int | Sequence[int] | None = None,
         eos_token_id: int | None = None,
         attention_mask: torch.Tensor | None = None,
+        bidirectional_layers: Iterable[int] | None = None,
     ) -> "Generation":
         """Greedy decoding: prefill the prompt in `attention` mode, then decode causally.
 
         With attention="prefix" and no prefix_len the whole prompt is the prefix: the prefill is
-        bidirectional over the prompt, as in the prefill-mask ablation.
+        bidirectional over the prompt, as in the prefill-mask ablation (in `bidirectional_layers`
+        only, when given; the other layers prefill causally).
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         if attention == "prefix" and prefix_len is None:
             prefix_len = mask.sum(-1)
         eos = self.tokenizer.eos_token_id if eos_token_id is None else eos_token_id
-        out = self.run(ids, attention_mask=mask, attention=attention, prefix_len=prefix_len, use_cache=True, logits="last")
+        out = self.run(ids, attention_mask=mask, attention=attention, prefix_len=prefix_len, use_cache=True, logits="last",
+                       bidirectional_layers=bidirectional_layers)
         done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
         new: list[torch.Tensor] = []
         for _ in range(max_new_tokens):

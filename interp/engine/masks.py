@@ -10,10 +10,14 @@ the whole prefix, later queries see the prefix and everything up to themselves �
 bidirectional prefill of p tokens followed by causal decoding computes.
 
 Padding query rows see only themselves, so no row is ever empty unless a knockout empties it.
+
+Layer subsets: `bidirectional_layers` names the layers where the mode applies; every other
+layer is causal (p = 0). Each layer's mask is still this one rule, with that layer's p.
 """
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
@@ -52,6 +56,40 @@ def prefix_lengths(
     if (p < 0).any():
         raise InterpError("prefix_len must be ≥ 0")
     return p.clone()
+
+
+def check_layers(layers: Iterable[int] | None, n_layers: int) -> frozenset[int]:
+    """The layers `bidirectional_layers` names (None → every layer), each checked in range."""
+    if layers is None:
+        return frozenset(range(n_layers))
+    if isinstance(layers, (str, bytes)):
+        raise InterpError(f"bidirectional_layers must be layer numbers, not the string {layers!r}")
+    chosen = []
+    for layer in layers:
+        try:
+            chosen.append(operator.index(layer))  # ints and numpy/torch integers, not floats
+        except TypeError:
+            raise InterpError(f"bidirectional layer {layer!r} is not a layer number") from None
+    bad = [layer for layer in chosen if not 0 <= layer < n_layers]
+    if bad:
+        raise InterpError(f"bidirectional layer {bad[0]} out of range: the model has {n_layers} layers (0..{n_layers - 1})")
+    return frozenset(chosen)
+
+
+def layer_prefix_lengths(
+    mode: str,
+    prefix_len: int | Sequence[int] | torch.Tensor | None,
+    batch: int,
+    device,
+    n_layers: int,
+    bidirectional_layers: Iterable[int] | None = None,
+) -> list[torch.Tensor]:
+    """Per layer, the prefix length [B] of the rule: the mode's in `bidirectional_layers`
+    (all layers when None), 0 (causal) in the others. Layers that share a value share the tensor."""
+    under_mode = check_layers(bidirectional_layers, n_layers)
+    prefix = prefix_lengths(mode, prefix_len, batch, device)
+    causal = prefix if mode == "causal" else prefix_lengths("causal", None, batch, device)
+    return [prefix if layer in under_mode else causal for layer in range(n_layers)]
 
 
 def visibility(
