@@ -64,8 +64,8 @@ def mask_impact_cmd(
     from functools import partial
 
     from interp.analyses.mask_impact import check_options
-    from interp.analyses.mask_impact_batch import Job, load_jobs, run_jobs
-    from interp.analyses.mask_impact_io import FORMATS, table_format
+    from interp.analyses.mask_impact.batch import Job, load_jobs, run_jobs
+    from interp.analyses.mask_impact.io import FORMATS, table_format
 
     check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens)
     if config is not None:
@@ -95,7 +95,7 @@ def summarize_cmd(
 ) -> None:
     """Most impactful tokens per layer, layers and heads of a result file, as tables."""
     from interp.analyses.heatmaps import result_label
-    from interp.analyses.mask_impact_io import read_result
+    from interp.analyses.mask_impact.io import read_result
     from interp.analyses.summarize import print_summary, summarize
 
     df, meta = read_result(file)

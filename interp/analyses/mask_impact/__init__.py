@@ -8,7 +8,7 @@ at the final position f is compared with the baseline (see ../shared/DESIGN.md):
 - Head_h = z of head h before o_proj (head_space="z"), or its contribution after o_proj
   (head_space="residual"),
 - with --downstream, Logits: the knockout at layer l carried through all later layers, compared
-  on the final next-token logits (plus kl and top1_prob_delta, see mask_impact_metrics).
+  on the final next-token logits (plus kl and top1_prob_delta, see mask_impact.metrics).
 
 The result is a long table, one row per (generation_step, layer, token_position, variant), in
 that order, variants ordered Full, Attn, Head_0..Head_{H−1}, Logits. Distances are defined
@@ -23,10 +23,10 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.analyses.mask_impact_context import Readouts, StepContext, baseline_context
-from interp.analyses.mask_impact_fast import fast_readouts, knockout_logits
-from interp.analyses.mask_impact_metrics import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
-from interp.analyses.mask_impact_reference import reference_logits, reference_readouts
+from interp.analyses.mask_impact.context import Readouts, StepContext, baseline_context
+from interp.analyses.mask_impact.fast import fast_readouts, knockout_logits
+from interp.analyses.mask_impact.metrics import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
+from interp.analyses.mask_impact.reference import reference_logits, reference_readouts
 from interp.engine import Engine
 from interp.errors import InterpError
 from interp.util.provenance import provenance

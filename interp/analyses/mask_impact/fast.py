@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from einops import einsum, rearrange
 
-from interp.analyses.mask_impact_context import Readouts, StepContext, layer_forward
+from interp.analyses.mask_impact.context import Readouts, StepContext, layer_forward
 
 
 def keep_mask(length: int, removed: torch.Tensor) -> torch.Tensor:

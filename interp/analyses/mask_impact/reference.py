@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from interp.analyses.mask_impact_context import Readouts, StepContext, layer_forward
+from interp.analyses.mask_impact.context import Readouts, StepContext, layer_forward
 from interp.engine import Knockout
 from interp.engine.masks import knockout_mask
 
