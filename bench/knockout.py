@@ -9,42 +9,23 @@
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
+
+import random
 
 import torch
 
-import interp
-from timing import median_time
+from timing import median_time, qwen3_bench_args, random_qwen3
 from interp.analyses.knockout import knockout
 from interp.analyses.mask_impact import mask_impact
-from interp.data.random_models import build_random_model
-from interp.util.logs import quiet_transformers
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--kv-heads", type=int, default=4)
-    parser.add_argument("--tokens", type=int, default=64)
-    parser.add_argument("--window", type=int, default=3)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    quiet_transformers()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=args.heads,
-                                  kv_heads=args.kv_heads, max_positions=4096)
-        engine = interp.load(path)
-    ids = torch.randint(4, 320, (args.tokens - 1,), generator=torch.Generator().manual_seed(0)).tolist()
-    # A byte-level prompt of `tokens` tokens (BOS + bytes) whose subject sits in the middle.
-    text = engine.tokenizer.decode(ids).encode("ascii", "replace").decode()[: args.tokens - 1]
-    text = ("x" * (args.tokens - 1 - len(text))) + text
+    args = qwen3_bench_args(__doc__, tokens=64, window=3)
+    engine = random_qwen3(args)
+    # The random models' tokenizer is byte-level: BOS + one token per ASCII character.
+    rng = random.Random(0)
+    text = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz   ") for _ in range(args.tokens - 1))
     subject = text[len(text) // 3: len(text) // 3 + 6]
     prompts = [{"prompt": text, "subject": subject}]
 
@@ -55,16 +36,16 @@ def main() -> None:
         ko_rows = len(knockout(engine, prompts, window=args.window))
 
         final = dict(downstream=True, knockout_queries="final", window=args.window)
-        fast = median_time(lambda: mask_impact(engine, ids, **final), max(1, args.repeats // 2))
+        fast = median_time(lambda: mask_impact(engine, text, **final), max(1, args.repeats // 2))
         start = time.perf_counter()
-        reference = mask_impact(engine, ids, method="reference", **final)
+        reference = mask_impact(engine, text, method="reference", **final)
         reference_time = time.perf_counter() - start
-        fast_df = mask_impact(engine, ids, **final)
+        fast_df = mask_impact(engine, text, **final)
     cols = ["l2_distance", "cosine_distance", "kl", "top1_prob_delta"]
     max_diff = float((fast_df[cols] - reference[cols]).abs().max().max())
 
     print(f"model: qwen3, {args.layers} layers, d_model {args.hidden}, {args.heads} heads ({args.kv_heads} kv), "
-          f"{torch.get_num_threads()} thread(s); knockout prompt {n_tokens} tokens, mask-impact prompt {len(ids)} tokens")
+          f"{torch.get_num_threads()} thread(s); prompt {n_tokens} tokens")
     rows = [
         ("plain forward (engine.run)", f"{forward * 1e3:9.1f} ms   (median of {args.repeats * 3})"),
         (f"knockout, 3 sources, window {args.window}", f"{geva * 1e3:9.1f} ms   ({ko_rows} variants, median of {args.repeats})"),

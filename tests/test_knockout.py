@@ -130,7 +130,9 @@ def test_toy_prompt_set_comes_from_the_world_and_tolerates_a_larger_one():
                                                            {"name": "Half Entry"}],
                     spaceships=[{"name": "Argo"}])  # a new kind and an incomplete entry are ignored
     more = toy_prompts(extended)
-    assert len(more) == len(rows) + 1 and more[len(world["landmarks"])]["prompt"] == "The Moon Gate is in"
+    assert len(more) == len(rows) + 1 and {"prompt": "The Moon Gate is in", "subject": "Moon Gate", "answer": " Zorb",
+                                           "relation": "landmarks.city"} in more
+    assert rows[0]["prompt"] == "The Eiffel Tower is in" and len({r["relation"] for r in rows[:7]}) == 7  # interleaved
 
 
 def cli(*args: str):

@@ -1,4 +1,4 @@
-"""mask-impact means what DESIGN.md says, the fast method equals the reference, and the CLI behaves."""
+"""mask-impact means what docs/semantics.md says, the fast method equals the reference, and the CLI behaves."""
 
 from __future__ import annotations
 

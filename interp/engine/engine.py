@@ -170,7 +170,7 @@ class Engine:
         logits: LogitsWanted = "all",
         attn_impl: AttnImpl = "auto",
     ) -> RunResult:
-        """Run the model; docs/semantics.md gives the exact meaning of every mask and argument.
+        """Run the model; see DESIGN.md "Engine semantics" for the meaning of every argument.
 
         With `past`, the new tokens continue the cached sequence (decode); they attend causally
         among themselves and see every cached key.

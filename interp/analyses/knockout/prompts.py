@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+from itertools import zip_longest
 from interp.errors import InterpError
 
 # (world.json key, relation, template → prompt text, the field holding the answer)
@@ -27,7 +28,7 @@ TOY_TEMPLATES: tuple[tuple[str, str, str, str], ...] = (
 
 
 def toy_prompts(world: dict | None = None) -> list[dict]:
-    """Rows {"prompt", "subject", "answer", "relation"} for every fact of the toy world."""
+    """Rows {"prompt", "subject", "answer", "relation"} for every fact of the toy world, relations interleaved."""
     if world is None:
         from interp.data.toy import GENERATED_DIR
 
@@ -35,15 +36,18 @@ def toy_prompts(world: dict | None = None) -> list[dict]:
         if not path.is_file():
             raise InterpError(f"the toy world is missing from {path}; run `interp toy build`")
         world = json.loads(path.read_text(encoding="utf-8"))
-    rows = []
+    by_relation = []
     for key, relation, template, answer in TOY_TEMPLATES:
+        rows = []
         for entry in world.get(key) or []:
             name, value = entry.get("name"), entry.get(answer)
             if not isinstance(name, str) or not isinstance(value, str):
                 continue
             prompt = template.format(name=name, The="The " if entry.get("article") else "")
             rows.append({"prompt": prompt, "subject": name, "answer": " " + value, "relation": f"{key}.{relation}"})
-    return rows
+        by_relation.append(rows)
+    # Relations interleaved, so the first N rows (--limit N) mix every kind of fact.
+    return [row for group in zip_longest(*by_relation) for row in group if row is not None]
 
 
 def load_prompts(source: str | os.PathLike) -> tuple[list[dict], int]:
