@@ -38,4 +38,4 @@ replicate: $(STAMP)
 
 # README figures of the bundled model (one line per figure; no hub; each well under 2 minutes on the toy model).
 figures: $(STAMP)
-	$(BIN)/interp knockout --prompts toy --out out/figures/knockout && cp out/figures/knockout/knockout.png docs/img/knockout_toy.png
+	$(BIN)/interp knockout --prompts toy --limit 210 --out out/figures/knockout && cp out/figures/knockout/knockout.png docs/img/knockout_toy.png

@@ -101,11 +101,12 @@ def test_bad_rows_are_skipped_and_counted_and_sources_partition_the_prompt(engin
         {"prompt": "the cat sat", "subject": ""},
         ["not", "a", "row"],
         {"prompt": "a b", "subject": "b"},  # the subject is only the last token
+        {"prompt": "zz " + "x" * 300, "subject": "zz"},  # longer than the model allows (256)
         PROMPTS[1],
     ]
     df = knockout(engine, rows)
     info = df.attrs["knockout"]
-    assert info["skipped"] == 6 and info["n_prompts"] == 2
+    assert info["skipped"] == 7 and info["n_prompts"] == 2
     assert sorted(df.prompt_index.unique()) == [0, 1]
     for record, source in zip(info["prompts"], PROMPTS):
         assert record["prompt"] == source["prompt"] and record["subject"] == source["subject"]
@@ -115,9 +116,9 @@ def test_bad_rows_are_skipped_and_counted_and_sources_partition_the_prompt(engin
         subject_text = "".join(record["tokens"][i] for i in record["sources"]["subject"])
         assert subject_text.strip() == source["subject"]
     summary = knockout_summary(engine, df)
-    assert summary["skipped"] == 6 and summary["prompts"] == info["prompts"] and summary["provenance"]["torch"]
+    assert summary["skipped"] == 7 and summary["prompts"] == info["prompts"] and summary["provenance"]["torch"]
     with pytest.raises(InterpError, match="no usable prompts"):
-        knockout(engine, rows[1:7])
+        knockout(engine, rows[1:8])
 
 
 def test_toy_prompt_set_comes_from_the_world_and_tolerates_a_larger_one():

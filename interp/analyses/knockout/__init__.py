@@ -16,8 +16,8 @@ variant is a single-token step per layer over the baseline's keys and values, ba
 see the final position, so its change reaches them from the next layer on and the variants are
 recomputed over the whole sequence — exact either way (see mask_impact.carry).
 
-Rows whose subject is missing, not a string, not in the prompt, or has no token before the last
-are skipped and counted. docs/semantics.md has every definition.
+Rows whose subject is missing, not a string, not in the prompt, or has no token before the last,
+and prompts longer than the model allows, are skipped and counted. docs/semantics.md has every definition.
 """
 
 from __future__ import annotations
@@ -76,6 +76,8 @@ def fact_prompt(engine: Engine, row: object) -> FactPrompt | None:
     except NotImplementedError:
         raise InterpError("knockout needs a fast tokenizer (character offsets locate the subject)") from None
     ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
+    if engine.max_positions is not None and len(ids) > engine.max_positions:
+        return None
     last = len(ids) - 1
     subject_pos = [i for i, (s, e) in enumerate(offsets[:last]) if e > s and s < end and e > begin]
     if not subject_pos:  # the subject is only the last token (or empty after tokenization)
@@ -112,7 +114,6 @@ def knockout(
         if parsed is None:
             skipped += 1
         else:
-            engine.check_length(len(parsed.token_ids))
             usable.append(parsed)
     if not usable:
         raise InterpError(f"no usable prompts ({skipped} skipped): give rows with a prompt and a subject found in it")
