@@ -15,7 +15,7 @@ import random
 
 import torch
 
-from timing import median_time, qwen3_bench_args, random_qwen3
+from timing import median_time, print_rows, qwen3_bench_args, random_qwen3
 from interp.analyses.knockout import knockout
 from interp.analyses.mask_impact import mask_impact
 
@@ -55,8 +55,7 @@ def main() -> None:
         ("reference / fast", f"{reference_time / fast:9.1f}x   (target >= 10)"),
         ("max |fast - reference|", f"{max_diff:9.2e}"),
     ]
-    for label, value in rows:
-        print(f"{label:<37}: {value}")
+    print_rows(rows)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import time
 
 import torch
 
-from timing import median_time, qwen3_bench_args, random_qwen3
+from timing import median_time, print_rows, qwen3_bench_args, random_qwen3
 from interp.analyses.mask_impact import mask_impact
 
 
@@ -40,8 +40,8 @@ def main() -> None:
         ("fast sweep / plain forward", f"{fast / forward:9.2f}    (target <= 3)"),
         ("max |fast - reference|", f"{max_diff:9.2e}"),
     ]
-    for label, value in rows:
-        print(f"{label:<31}: {value}")
+    print_rows(rows)
+
 
 if __name__ == "__main__":
     main()

@@ -48,3 +48,10 @@ def random_qwen3(args):
         path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=args.heads,
                                   kv_heads=args.kv_heads, max_positions=4096)
         return interp.load(path)
+
+
+def print_rows(rows: list[tuple[str, str]]) -> None:
+    """A bench's results as aligned `label: value` lines."""
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"{label:<{width}}: {value}")
