@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench replicate clean
+.PHONY: demo test install bench replicate figures clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -35,3 +35,7 @@ replicate: $(STAMP)
 	$(BIN)/interp stage run 3b --runs-dir runs/replicate
 	$(BIN)/interp stage run 4 --runs-dir runs/replicate
 	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication
+
+# README figures of the bundled model (one line per figure; no hub; each well under 2 minutes on the toy model).
+figures: $(STAMP)
+	$(BIN)/interp knockout --prompts toy --limit 210 --out out/figures/knockout && cp out/figures/knockout/knockout.png docs/img/knockout_toy.png

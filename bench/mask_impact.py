@@ -7,38 +7,17 @@ way that both methods give the same numbers.
 
 from __future__ import annotations
 
-import argparse
-import tempfile
 import time
 
 import torch
 
-import interp
-from timing import median_time
+from timing import median_time, print_rows, qwen3_bench_args, random_qwen3
 from interp.analyses.mask_impact import mask_impact
-from interp.data.random_models import build_random_model
-from interp.util.logs import quiet_transformers
-
-
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--layers", type=int, default=8)
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--heads", type=int, default=8)
-    parser.add_argument("--kv-heads", type=int, default=4)
-    parser.add_argument("--tokens", type=int, default=128)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-    quiet_transformers()
-
-    with tempfile.TemporaryDirectory() as tmp:
-        path = build_random_model("qwen3", tmp, layers=args.layers, hidden=args.hidden, heads=args.heads,
-                                  kv_heads=args.kv_heads, max_positions=4096)
-        engine = interp.load(path)
+    args = qwen3_bench_args(__doc__, tokens=128)
+    engine = random_qwen3(args)
     ids = torch.randint(4, 320, (args.tokens,), generator=torch.Generator().manual_seed(0)).tolist()
 
     with torch.inference_mode():
@@ -61,8 +40,8 @@ def main() -> None:
         ("fast sweep / plain forward", f"{fast / forward:9.2f}    (target <= 3)"),
         ("max |fast - reference|", f"{max_diff:9.2e}"),
     ]
-    for label, value in rows:
-        print(f"{label:<31}: {value}")
+    print_rows(rows)
+
 
 if __name__ == "__main__":
     main()

@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from interp.analyses.heatmaps import comparison_figure, grid, heatmap_figure
 from interp.analyses.mask_impact import mask_impact, mask_impact_metadata
-from interp.analyses.mask_impact_io import read_result, write_result
+from interp.analyses.mask_impact.io import read_result, write_result
 from interp.cli.mask_impact import heatmap
 from interp.errors import InterpError
 

@@ -1,4 +1,4 @@
-"""mask-impact means what DESIGN.md says, the fast method equals the reference, and the CLI behaves."""
+"""mask-impact means what docs/semantics.md says, the fast method equals the reference, and the CLI behaves."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typer.testing import CliRunner
 
 from interp import Knockout
 from interp.analyses.mask_impact import COLUMNS, mask_impact, mask_impact_metadata, parse_layers, variant_names
-from interp.analyses.mask_impact_io import read_result, write_result
-from interp.analyses.mask_impact_metrics import cosine_distance, kl_from_baseline, top1_prob_delta
+from interp.analyses.mask_impact.io import read_result, write_result
+from interp.analyses.mask_impact.metrics import cosine_distance, kl_from_baseline, top1_prob_delta
 from interp.analyses.predict import top_next_tokens
 from interp.analyses.summarize import summarize
 from interp.cli.mask_impact import heatmap, mask_impact_app, model_labels
@@ -113,6 +113,41 @@ def test_downstream_fast_equals_per_key_forwards(engines):
         assert fast.loc[~logits, ["kl", "top1_prob_delta"]].isna().all().all()
         assert (fast.loc[logits, "kl"] >= 0).all()
         assert max_abs_diff(fast, ref, DIST + ["kl", "top1_prob_delta"]) <= TOL, variant
+
+
+@pytest.mark.parametrize("variant, mode, queries, window", [
+    ("qwen3_gqa4", "causal", "final", 3),
+    ("mistral_window", "prefix", "final", 1),  # step 0: the final token is in the bidirectional prefix
+    ("mistral_window", "causal", "all", 3),
+])
+def test_downstream_knockout_queries_and_windows_equal_full_recompute(engines, variant, mode, queries, window):
+    """The fast path (single-token steps / suffix recompute) equals one engine forward per key."""
+    engine = engines(variant)
+    kwargs = dict(attention=mode, num_tokens=2, downstream=True, knockout_queries=queries, window=window)
+    fast = mask_impact(engine, PROMPT, chunk_size=6, **kwargs)
+    ref = mask_impact(engine, PROMPT, method="reference", **kwargs)
+    pd.testing.assert_frame_equal(row_keys(fast), row_keys(ref))
+    logits = fast.variant == "Logits"
+    assert fast.loc[logits, "kl"].max() > 1e-3
+    assert max_abs_diff(fast, ref, DIST + ["kl", "top1_prob_delta"]) <= TOL
+    assert fast.attrs["mask_impact"]["knockout_queries"] == queries and fast.attrs["mask_impact"]["window"] == window
+
+
+def test_final_and_all_queries_differ_except_at_the_last_layer(engines):
+    """At the last layer only the final position reaches the logits, so both interventions agree there;
+    earlier, removing a key for every query also changes what later layers read."""
+    engine = engines("qwen3_gqa4")
+    runs = {q: mask_impact(engine, PROMPT, downstream=True, knockout_queries=q) for q in ("all", "final")}
+    logits = {q: df[df.variant == "Logits"] for q, df in runs.items()}
+    last = engine.n_layers - 1
+    at_last = {q: d[d.layer == last] for q, d in logits.items()}
+    assert max_abs_diff(at_last["all"], at_last["final"], ["kl"]) <= TOL
+    early = {q: d[d.layer == 0] for q, d in logits.items()}
+    assert max_abs_diff(early["all"], early["final"], ["kl"]) > 1e-2
+    with pytest.raises(InterpError, match="unknown knockout queries"):
+        mask_impact(engine, PROMPT, downstream=True, knockout_queries="some")
+    with pytest.raises(InterpError, match="window must be at least 1"):
+        mask_impact(engine, PROMPT, downstream=True, window=0)
 
 
 # --------------------------------------------------------------------------- definitions
@@ -280,6 +315,8 @@ def test_cli_config_batch_with_two_checkpoints_writes_the_comparison(model_dirs,
         (["--prompt", "hi", "--layers", "0,5"], "layer 5 out of range: the model has 2 layers"),
         (["--prompt", "hi", "--attention", "bidirectional"], "unknown attention mode for mask-impact"),
         (["--prompt", "hi", "--method", "slow"], "unknown method 'slow'"),
+        (["--prompt", "hi", "--downstream", "--knockout-queries", "last"], "unknown knockout queries 'last'"),
+        (["--prompt", "hi", "--downstream", "--window", "0"], "window must be at least 1 layer"),
         (["--prompt", "hi", "--out", "x.csv", "--format", "parquet"], "does not match the file name"),
         (["--config", "CONFIG"], "prompt 'a' has unknown key(s) num_token"),
     ],

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from interp.analyses.mask_impact_io import read_result, step_tokens
+from interp.analyses.mask_impact.io import read_result, step_tokens
 from interp.errors import InterpError
 from interp.util.io import save_figure
 

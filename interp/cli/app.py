@@ -11,6 +11,7 @@ from interp.cli.demo import demo
 from interp.cli.drift import drift_cmd
 from interp.cli.eval import eval_cmd
 from interp.cli.finetune import finetune_cmd, probe_app
+from interp.cli.knockout import knockout_cmd
 from interp.cli.mask_impact import heatmap, mask_impact_app
 from interp.cli.stage import stage_app
 from interp.cli.toy import toy_app
@@ -26,6 +27,7 @@ app = typer.Typer(
 # Question 1: which tokens matter, where?
 app.add_typer(mask_impact_app, name="mask-impact")
 app.command("heatmap")(heatmap)
+app.command("knockout")(knockout_cmd)
 # Question 2: what does causal masking buy?
 app.add_typer(stage_app, name="stage")
 app.command("eval")(eval_cmd)

@@ -24,7 +24,7 @@ def demo(
 
     from interp.analyses.heatmaps import write_heatmap
     from interp.analyses.mask_impact import mask_impact, mask_impact_metadata, parse_layers
-    from interp.analyses.mask_impact_io import write_result
+    from interp.analyses.mask_impact.io import write_result
     from interp.analyses.predict import top_next_tokens
     from interp.analyses.summarize import print_summary, summarize
     from interp.cli.mask_impact import slug

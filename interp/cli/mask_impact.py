@@ -51,6 +51,8 @@ def mask_impact_cmd(
     method: Annotated[str, typer.Option(help="fast (exact, batched) or reference (one layer recompute per token).")] = "fast",
     head_space: Annotated[str, typer.Option(help="z: per-head output before o_proj; residual: after o_proj.")] = "z",
     downstream: Annotated[bool, typer.Option("--downstream", help="Also carry each knockout to the logits (Logits rows, kl, top1_prob_delta).")] = False,
+    knockout_queries: Annotated[str, typer.Option(help="With --downstream: all (key removed for every query) or final (only the final query's edge, Geva et al.; much faster).")] = "all",
+    window: Annotated[int, typer.Option(help="With --downstream: knock out at the K layers centred on each layer.")] = 1,
     config: Annotated[Optional[str], typer.Option(help="prompts.yaml: named prompts, each with num_tokens and enabled.")] = None,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
@@ -64,10 +66,11 @@ def mask_impact_cmd(
     from functools import partial
 
     from interp.analyses.mask_impact import check_options
-    from interp.analyses.mask_impact_batch import Job, load_jobs, run_jobs
-    from interp.analyses.mask_impact_io import FORMATS, table_format
+    from interp.analyses.mask_impact.batch import Job, load_jobs, run_jobs
+    from interp.analyses.mask_impact.io import FORMATS, table_format
 
-    check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens)
+    check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens,
+                  knockout_queries=knockout_queries, window=window)
     if config is not None:
         jobs = load_jobs(config, default_num_tokens=num_tokens)
         out_dir, table_fmt = Path(out or "out/mask_impact"), table_format("result", fmt)
@@ -81,7 +84,8 @@ def mask_impact_cmd(
     run_jobs(
         jobs, models, out_dir, fmt=table_fmt, labels=model_labels(models), echo=typer.echo,
         load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code),
-        settings=dict(attention=attention, layers=layers, method=method, head_space=head_space, downstream=downstream),
+        settings=dict(attention=attention, layers=layers, method=method, head_space=head_space, downstream=downstream,
+                      knockout_queries=knockout_queries, window=window),
     )
 
 
@@ -95,7 +99,7 @@ def summarize_cmd(
 ) -> None:
     """Most impactful tokens per layer, layers and heads of a result file, as tables."""
     from interp.analyses.heatmaps import result_label
-    from interp.analyses.mask_impact_io import read_result
+    from interp.analyses.mask_impact.io import read_result
     from interp.analyses.summarize import print_summary, summarize
 
     df, meta = read_result(file)

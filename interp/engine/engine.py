@@ -271,13 +271,16 @@ class Engine:
         *,
         impl: str = "explicit",
         step: _Step | None = None,
+        past_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
     ) -> "LayerOutput":
         """One decoder layer under a given visibility mask: x [B,T,D] (resid_pre) → LayerOutput.
 
         `run` and analyses that recompute a layer (mask-impact) share this, so a recomputed layer
         is the engine's layer. allowed: [B|1, 1|H, Tq, Tk] bool, or None for plain causal.
         impl "explicit" gives an emptied query row zero output; "sdpa" is faster for masks that
-        leave every row a key. `step` (from `run`) adds captures and the KV cache.
+        leave every row a key. `step` (from `run`) adds captures and the KV cache. `past_kv`: keys
+        and values [B|1,KH,Tp,dh] of earlier positions that x attends to without recomputing them
+        (e.g. a baseline's, for a recompute of only the positions a knockout can change).
         """
         block = self.layers[layer]
         attn = block.self_attn
@@ -289,6 +292,9 @@ class Engine:
         if step is not None and step.past is not None:
             k = torch.cat([step.past.keys[layer], k], dim=2)
             v = torch.cat([step.past.values[layer], v], dim=2)
+        if past_kv is not None:
+            k = torch.cat([past_kv[0].expand(k.shape[0], -1, -1, -1), k], dim=2)
+            v = torch.cat([past_kv[1].expand(v.shape[0], -1, -1, -1), v], dim=2)
         if step is not None and step.new_past is not None:
             step.new_past.keys.append(k)
             step.new_past.values.append(v)

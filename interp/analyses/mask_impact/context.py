@@ -1,13 +1,15 @@
-"""One baseline forward and everything the mask-impact methods read from it.
+"""One baseline forward and everything mask-impact and knockout read from it.
 
-Both methods (fast and reference) recompute a layer from its *unmodified* input, so they share
-this: the baseline resid_pre (and q/k/v, which the fast method reuses instead of recomputing),
-the rotary tables, and the attention visibility of the chosen mode, per sliding window.
+Every method recomputes from *unmodified* inputs, so they share this: the baseline resid_pre
+and q/k/v per layer (the fast methods reuse them instead of recomputing, and knockouts carried
+to the logits attend to the baseline keys/values of the positions they cannot change), the
+rotary tables, and the attention visibility of the chosen mode, per sliding window.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterable
 
 import torch
 
@@ -25,7 +27,7 @@ class StepContext:
     prefix_len: int | None
     positions: torch.Tensor  # [1,T]
     resid_pre: dict[int, torch.Tensor]  # layer → [1,T,D]
-    q: dict[int, torch.Tensor]  # layer → [1,T,H,dh] (after qk-norm, RoPE, query scaling)
+    q: dict[int, torch.Tensor]  # layer → [1,T,H,dh] (after qk-norm, RoPE, query scaling); readout layers only
     k: dict[int, torch.Tensor]  # layer → [1,T,KH,dh]
     v: dict[int, torch.Tensor]  # layer → [1,T,KH,dh]
     cos: torch.Tensor  # [1,T,dh]
@@ -50,23 +52,41 @@ class StepContext:
         """[T] bool: which keys the final position sees at `layer`."""
         return self.layer_visibility(layer)[0, self.final]
 
+    def suffix_start(self, position: int) -> int:
+        """The earliest position s ≤ `position` such that no query before s sees a key at or after s
+        in any layer. A change at `position` or later then leaves every position before s alone, so
+        only positions ≥ s need recomputing: s = position in causal mode, 0 inside a bidirectional
+        prefix (whose queries see the whole prefix)."""
+        t = self.length
+        closed = torch.ones(t, dtype=torch.bool, device=self.ids.device)  # closed[s]: nothing before s sees ≥ s
+        for visible in self.visible.values():
+            last_key = (visible[0] * torch.arange(1, t + 1, device=visible.device)).amax(-1) - 1  # [T] per query
+            reach = torch.cat([last_key.new_full((1,), -1), last_key.cummax(0).values[:-1]])  # [T] max over q < s
+            closed &= reach < torch.arange(t, device=visible.device)
+        return int(closed[: position + 1].nonzero().max())
+
 
 @torch.no_grad()
 def baseline_context(
-    engine: Engine, ids: torch.Tensor, layers: list[int], *, attention: str, prefix_len: int | None,
-    attn_impl: str = "auto",
+    engine: Engine, ids: torch.Tensor, layers: Iterable[int], *, attention: str, prefix_len: int | None,
+    attn_impl: str = "auto", carry_layers: Iterable[int] = (),
 ) -> StepContext:
     """Run the unmodified forward once and keep what the methods need.
 
+    layers: where single-layer readouts are taken (resid_pre, q, k, v kept); carry_layers: where
+    knockouts are carried through to the logits (resid_pre, k, v kept).
     attn_impl="explicit" makes the baseline logits come from the same attention code as knocked-out
-    forwards (used with --downstream, where they are compared); otherwise SDPA is the faster choice.
+    forwards (used when logits are compared); otherwise SDPA is the faster choice.
     """
+    layers, carried = list(layers), sorted(set(carry_layers))
     capture = [(name, layer) for layer in layers for name in ("resid_pre", "q", "k", "v")]
+    capture += [(name, layer) for layer in carried for name in ("resid_pre", "k", "v")]
+    kept = sorted(set(layers) | set(carried))
     run = engine.run(ids, attention=attention, prefix_len=prefix_len, capture=capture, logits="last", attn_impl=attn_impl)
     positions, valid = run.positions, run.attention_mask
     prefix = prefix_lengths(attention, prefix_len, 1, ids.device)
     visible = {w: visibility(positions, valid, positions, valid, prefix, w) for w in set(engine.windows)}
-    x0 = run.cache["resid_pre", layers[0]]
+    x0 = run.cache["resid_pre", kept[0]]
     cos, sin, query_scale = engine.position_embeddings(x0, positions)
     return StepContext(
         engine=engine,
@@ -74,10 +94,10 @@ def baseline_context(
         attention=attention,
         prefix_len=prefix_len,
         positions=positions,
-        resid_pre={layer: run.cache["resid_pre", layer] for layer in layers},
+        resid_pre={layer: run.cache["resid_pre", layer] for layer in kept},
         q={layer: run.cache["q", layer] for layer in layers},
-        k={layer: run.cache["k", layer] for layer in layers},
-        v={layer: run.cache["v", layer] for layer in layers},
+        k={layer: run.cache["k", layer] for layer in kept},
+        v={layer: run.cache["v", layer] for layer in kept},
         cos=cos,
         sin=sin,
         query_scale=query_scale,

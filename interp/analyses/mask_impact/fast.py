@@ -7,9 +7,8 @@ over. The scores of row f are computed once; each knockout is the same row with 
 masked; o_proj and the MLP then run on J one-token inputs. Nothing is approximated: the
 softmax is redone over the remaining keys (fp32, as the engine does), not renormalised.
 
-`knockout_logits` does the same for --downstream: J copies of the sequence, each with its own
-key removed at layer l only, carried through the later layers (which then see different inputs,
-so whole sequences are needed there).
+`knockout_logits` does --downstream: each key removed at the window of layers around l, carried
+to the logits over only the positions it can change (see carry.py).
 """
 
 from __future__ import annotations
@@ -17,7 +16,8 @@ from __future__ import annotations
 import torch
 from einops import einsum, rearrange
 
-from interp.analyses.mask_impact_context import Readouts, StepContext, layer_forward
+from interp.analyses.mask_impact.carry import Variants, carried_logits
+from interp.analyses.mask_impact.context import Readouts, StepContext
 
 
 def keep_mask(length: int, removed: torch.Tensor) -> torch.Tensor:
@@ -51,13 +51,15 @@ def fast_readouts(ctx: StepContext, layer: int, removed: torch.Tensor, head_spac
 
 
 @torch.no_grad()
-def knockout_logits(ctx: StepContext, layer: int, removed: torch.Tensor) -> torch.Tensor:
-    """[J,V] next-token logits at f with key removed[i] knocked out at `layer` only (−1: none)."""
-    engine = ctx.engine
-    x = ctx.resid_pre[layer].expand(len(removed), -1, -1)  # [J,T,D]: J copies of the unmodified input
-    knocked = ctx.layer_visibility(layer)[:, None] & keep_mask(ctx.length, removed)[:, None, None, :]  # [J,1,T,T]
-    x, _, _ = layer_forward(engine, layer, x, ctx, knocked)
-    for later in range(layer + 1, engine.n_layers):
-        # No knockout here, so no row is empty: SDPA is exact and faster. Mask [1,1,T,T].
-        x, _, _ = layer_forward(engine, later, x, ctx, ctx.layer_visibility(later)[:, None], sdpa=True)
-    return engine.lm_head(engine.decoder.norm(x[:, ctx.final]))
+def knockout_logits(ctx: StepContext, first: int, last: int, removed: torch.Tensor, queries: str) -> torch.Tensor:
+    """[J,V] next-token logits at f with key removed[i] knocked out at layers first..last, for every
+    query or the final one only (`queries`); recomputes only the positions that can change."""
+    keys = ~keep_mask(ctx.length, removed)  # [J,T]: one removed key per row
+    variants = Variants(first=removed.new_full((len(removed),), first), last=removed.new_full((len(removed),), last),
+                        keys=keys, queries=queries)
+    return carried_logits(ctx, variants, downstream_start(ctx, removed, queries))
+
+
+def downstream_start(ctx: StepContext, removed: torch.Tensor, queries: str) -> int:
+    """The first position knocking out `removed` can change: from it on, positions are recomputed."""
+    return ctx.suffix_start(ctx.final if queries == "final" else int(removed.min()))

@@ -2,13 +2,15 @@
 
 For every layer l and position j, layer l alone is recomputed from its unmodified input with
 the attention logits to key j set to −inf (every head, every query), and what the layer writes
-at the final position f is compared with the baseline (see ../shared/DESIGN.md):
+at the final position f is compared with the baseline (docs/semantics.md has every definition):
 
 - Full = resid_post − resid_pre (attention + MLP), Attn = attn_out,
 - Head_h = z of head h before o_proj (head_space="z"), or its contribution after o_proj
   (head_space="residual"),
-- with --downstream, Logits: the knockout at layer l carried through all later layers, compared
-  on the final next-token logits (plus kl and top1_prob_delta, see mask_impact_metrics).
+- with --downstream, Logits: key j knocked out at the `window` layers centred on l, for every
+  query (knockout_queries="all") or the final query only ("final", Geva et al. 2023), carried
+  through all later layers and compared on the final next-token logits (plus kl and
+  top1_prob_delta, see mask_impact.metrics).
 
 The result is a long table, one row per (generation_step, layer, token_position, variant), in
 that order, variants ordered Full, Attn, Head_0..Head_{H−1}, Logits. Distances are defined
@@ -23,10 +25,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from interp.analyses.mask_impact_context import Readouts, StepContext, baseline_context
-from interp.analyses.mask_impact_fast import fast_readouts, knockout_logits
-from interp.analyses.mask_impact_metrics import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
-from interp.analyses.mask_impact_reference import reference_logits, reference_readouts
+from interp.analyses.mask_impact.carry import ELEMENT_BUDGET, QUERIES, batch_size, check_queries, window_layers
+from interp.analyses.mask_impact.context import Readouts, StepContext, baseline_context
+from interp.analyses.mask_impact.fast import downstream_start, fast_readouts, knockout_logits
+from interp.analyses.mask_impact.metrics import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
+from interp.analyses.mask_impact.reference import reference_logits, reference_readouts
 from interp.engine import Engine
 from interp.errors import InterpError
 from interp.util.provenance import provenance
@@ -38,7 +41,6 @@ DOWNSTREAM_COLUMNS: tuple[str, ...] = ("kl", "top1_prob_delta")
 MODES: tuple[str, ...] = ("causal", "prefix")
 METHODS: tuple[str, ...] = ("fast", "reference")
 HEAD_SPACES: tuple[str, ...] = ("z", "residual")
-ELEMENT_BUDGET = 2**24  # largest intermediate per chunk (elements) when chunk_size is not given
 ATTRS_KEY = "mask_impact"  # df.attrs[ATTRS_KEY]: tokens, top next tokens, settings (for the sidecar)
 
 
@@ -71,11 +73,16 @@ def parse_layers(layers: str | Iterable[int] | None, n_layers: int, option: str 
     return sorted(set(chosen))
 
 
-def check_options(*, attention: str = "causal", method: str = "fast", head_space: str = "z", num_tokens: int = 1) -> None:
+def check_options(
+    *, attention: str = "causal", method: str = "fast", head_space: str = "z", num_tokens: int = 1,
+    knockout_queries: str = "all", window: int = 1,
+) -> None:
     """Refuse bad settings before anything is loaded (the CLI calls this before the checkpoint)."""
     _check_choice(attention, MODES, "attention mode for mask-impact")
     _check_choice(method, METHODS, "method")
     _check_choice(head_space, HEAD_SPACES, "head space")
+    check_queries(knockout_queries)
+    window_layers(0, window, 1)
     if int(num_tokens) < 1:
         raise InterpError(f"--num-tokens must be at least 1, not {num_tokens}")
 
@@ -96,6 +103,8 @@ def mask_impact(
     method: str = "fast",
     head_space: str = "z",
     downstream: bool = False,
+    knockout_queries: str = "all",
+    window: int = 1,
     chunk_size: int | None = None,
     eos_token_id: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -108,13 +117,18 @@ def mask_impact(
         EOS: an EOS token is never appended).
     method: "fast" (all knockouts of a layer as one batched query row) or "reference" (recompute
         the layer over the whole sequence once per key); they agree to float rounding.
+    downstream: also carry each knockout to the logits (Logits rows). knockout_queries="all"
+        removes key j for every query (every later position can change); "final" only the final
+        query's edge to j (Geva et al.; single-token steps over the baseline's keys and values).
+        window=K applies it at the K layers centred on l. Single-layer rows are unaffected by both.
     chunk_size: knockouts computed together (bounds memory); by default sized to ~16M elements.
     progress: called with 1 after each (step, layer).
 
     Returns the long table described in the module docstring; `df.attrs["mask_impact"]` holds the
     tokens and the baseline's top next tokens for `mask_impact_metadata`.
     """
-    check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens)
+    check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens,
+                  knockout_queries=knockout_queries, window=window)
     if chunk_size is not None and chunk_size < 1:
         raise InterpError(f"chunk_size must be at least 1, not {chunk_size}")
     chosen = parse_layers(layers, engine.n_layers)
@@ -130,9 +144,11 @@ def mask_impact(
 
     frames, steps, stopped_at_eos = [], [], False
     for step in range(int(num_tokens)):
+        carry = range(window_layers(chosen[0], window, engine.n_layers)[0], engine.n_layers) if downstream else ()
         ctx = baseline_context(engine, ids, chosen, attention=attention, prefix_len=prefix_len,
-                               attn_impl="explicit" if downstream else "auto")
-        frames.append(_step_frame(ctx, step, chosen, method, head_space, downstream, chunk_size, progress))
+                               attn_impl="explicit" if downstream else "auto", carry_layers=carry)
+        carried = (knockout_queries, int(window)) if downstream else None
+        frames.append(_step_frame(ctx, step, chosen, method, head_space, carried, chunk_size, progress))
         next_id = int(ctx.last_logits.argmax())
         steps.append({"generation_step": step, "n_tokens": ctx.length, "next_token": _token_record(engine, next_id),
                       "top_next_tokens": _top_tokens(engine, ctx.last_logits)})
@@ -151,6 +167,8 @@ def mask_impact(
         "method": method,
         "head_space": head_space,
         "downstream": downstream,
+        "knockout_queries": knockout_queries if downstream else None,
+        "window": int(window) if downstream else None,
         "layers": chosen,
         "num_tokens": int(num_tokens),
         "steps_run": len(steps),
@@ -185,12 +203,15 @@ def mask_impact_metadata(engine: Engine, df: pd.DataFrame, **extra) -> dict:
 
 
 def _step_frame(
-    ctx: StepContext, step: int, layers: list[int], method: str, head_space: str, downstream: bool,
-    chunk_size: int | None, progress: Callable[[int], None] | None,
+    ctx: StepContext, step: int, layers: list[int], method: str, head_space: str,
+    downstream: tuple[str, int] | None, chunk_size: int | None, progress: Callable[[int], None] | None,
 ) -> pd.DataFrame:
-    """All rows of one generation step, in (layer, position, variant) order."""
+    """All rows of one generation step, in (layer, position, variant) order.
+
+    downstream: (knockout_queries, window) to add the Logits rows, or None.
+    """
     engine, n = ctx.engine, ctx.length
-    names = variant_names(engine.n_heads, downstream)
+    names = variant_names(engine.n_heads, downstream is not None)
     l2 = np.zeros((len(layers), n, len(names)))  # [L,N,V]; keys the final row cannot see stay 0
     cos = np.zeros_like(l2)
     kl = np.full((len(layers), n), np.nan)
@@ -208,10 +229,15 @@ def _step_frame(
             rows = chunk.cpu().numpy()
             l2[i, rows, : d_l2.shape[1]] = d_l2.cpu().numpy()
             cos[i, rows, : d_cos.shape[1]] = d_cos.cpu().numpy()
-        if downstream:
+        if downstream is not None:
+            queries, window = downstream
+            first, last = window_layers(layer, window, engine.n_layers)
             logits_of = knockout_logits if method == "fast" else reference_logits
-            for chunk in _keys(range(n), ctx).split(chunk_size or _chunk_for_sequence(ctx)):
-                masked = logits_of(ctx, layer, chunk)  # [J,V]
+            keys = _downstream_keys(ctx, first, last, queries, method)
+            unseen = np.setdiff1d(np.arange(n), keys.cpu().numpy())
+            kl[i, unseen] = top1[i, unseen] = 0.0  # knocking out an edge that does not exist changes nothing
+            for chunk in _downstream_chunks(ctx, keys, queries, chunk_size):
+                masked = logits_of(ctx, first, last, chunk, queries)  # [J,V]
                 rows = chunk.cpu().numpy()
                 l2[i, rows, -1] = l2_distance(ctx.last_logits, masked).cpu().numpy()
                 cos[i, rows, -1] = cosine_distance(ctx.last_logits, masked).cpu().numpy()
@@ -219,7 +245,7 @@ def _step_frame(
                 top1[i, rows] = top1_prob_delta(ctx.last_logits, masked).cpu().numpy()
         if progress is not None:
             progress(1)
-    return _long_table(ctx, step, layers, names, l2, cos, kl if downstream else None, top1)
+    return _long_table(ctx, step, layers, names, l2, cos, kl if downstream is not None else None, top1)
 
 
 def _keys(values: Iterable[int], ctx: StepContext) -> torch.Tensor:
@@ -250,10 +276,22 @@ def _chunk_for_row(ctx: StepContext, head_space: str) -> int:
     return max(1, ELEMENT_BUDGET // per_knockout)
 
 
-def _chunk_for_sequence(ctx: StepContext) -> int:
-    """Sequence copies per batch for --downstream: bounded by the [J,H,T,T] scores."""
-    e = ctx.engine
-    return max(1, ELEMENT_BUDGET // (e.n_heads * ctx.length * ctx.length + 4 * e.d_model * ctx.length))
+def _downstream_keys(ctx: StepContext, first: int, last: int, queries: str, method: str) -> torch.Tensor:
+    """Keys to carry to the logits. With queries="final" the fast method skips keys the final row
+    sees in none of the window's layers (nothing is removed, so nothing changes); else all keys."""
+    if method == "fast" and queries == "final":
+        seen = torch.stack([ctx.final_row_visibility(layer) for layer in range(first, last + 1)]).any(0)
+        return seen.nonzero()[:, 0]
+    return _keys(range(ctx.length), ctx)
+
+
+def _downstream_chunks(ctx: StepContext, keys: torch.Tensor, queries: str, chunk_size: int | None):
+    """Batches of ascending keys, each sized for the positions it recomputes (fewer, later keys → more)."""
+    i = 0
+    while i < len(keys):
+        size = chunk_size or batch_size(ctx, downstream_start(ctx, keys[i:i + 1], queries))
+        yield keys[i:i + size]
+        i += size
 
 
 def _long_table(

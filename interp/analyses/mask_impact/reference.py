@@ -3,14 +3,14 @@
 Per knocked-out key: recompute layer l over the whole sequence from its unmodified input, with
 the key's attention logits set to −inf for every head and query (the engine's Knockout mask),
 and read the final position. For --downstream: one full engine forward per key with
-`Knockout(keys=[j], layers=[l])`. Slow by design — one layer (or one forward) per key.
+`Knockout(keys=[j], layers=window, queries=all or [f])`. Slow by design — one layer (or one forward) per key.
 """
 
 from __future__ import annotations
 
 import torch
 
-from interp.analyses.mask_impact_context import Readouts, StepContext, layer_forward
+from interp.analyses.mask_impact.context import Readouts, StepContext, layer_forward
 from interp.engine import Knockout
 from interp.engine.masks import knockout_mask
 
@@ -34,11 +34,13 @@ def reference_readouts(ctx: StepContext, layer: int, removed: torch.Tensor, head
 
 
 @torch.no_grad()
-def reference_logits(ctx: StepContext, layer: int, removed: torch.Tensor) -> torch.Tensor:
-    """[J,V] next-token logits with each key knocked out at `layer` only: one engine forward per key."""
+def reference_logits(ctx: StepContext, first: int, last: int, removed: torch.Tensor, queries: str) -> torch.Tensor:
+    """[J,V] next-token logits with each key knocked out at layers first..last (every query, or the
+    final one): one full engine forward per key."""
     rows = []
     for key in removed.tolist():
-        knockout = Knockout(keys=[key], layers=[layer]) if key >= 0 else None
+        knockout = Knockout(keys=[key], layers=list(range(first, last + 1)),
+                            queries=[ctx.final] if queries == "final" else None) if key >= 0 else None
         run = ctx.engine.run(
             ctx.ids, attention=ctx.attention, prefix_len=ctx.prefix_len, knockout=knockout,
             logits="last", attn_impl="explicit",

@@ -79,7 +79,7 @@ def run_jobs(
     """Run every job on every model (loaded one at a time); write results and comparison figures."""
     from interp.analyses.heatmaps import write_comparison
     from interp.analyses.mask_impact import mask_impact, mask_impact_metadata, parse_layers
-    from interp.analyses.mask_impact_io import write_result
+    from interp.analyses.mask_impact.io import write_result
     from interp.util.progress import progress_bar
 
     settings = settings or {}
