@@ -41,4 +41,6 @@ def load(
     return load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code)
 
 
-__all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model"]
+from interp import view  # noqa: E402  the HTML viewer; callable: interp.view(df_or_path)
+
+__all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model", "view"]
