@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test install bench replicate clean
+.PHONY: demo test install bench replicate clean figures
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -35,3 +35,7 @@ replicate: $(STAMP)
 	$(BIN)/interp stage run 3b --runs-dir runs/replicate
 	$(BIN)/interp stage run 4 --runs-dir runs/replicate
 	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication
+
+# README figures of the bundled model, one line each.
+figures: $(STAMP)
+	$(BIN)/interp mask-impact --prompt "The Eiffel Tower is in" --num-tokens 2 --out out/figures/eiffel.csv --html && $(BIN)/python -m interp.view.screenshot out/figures/eiffel.html -o docs/img/viewer.png --state "layer=max&pos=max&x0=1"

@@ -45,16 +45,14 @@ def watched(browser):
     log = {"errors": [], "requests": []}
     opened = []
 
-    def open_page(path, fragment: str = ""):
-        page = browser.new_page()
+    def watch(page) -> None:
         page.on("console", lambda msg: msg.type == "error" and log["errors"].append(msg.text))
         page.on("pageerror", lambda exc: log["errors"].append(str(exc)))
         page.on("request", lambda request: log["requests"].append(request.url))
         opened.append(page)
-        url = path.resolve().as_uri() + (f"#{fragment}" if fragment else "")
-        page.goto(url)
-        page.wait_for_function("window.__interpViewReady !== undefined", timeout=30_000)
-        return page
+
+    def open_page(path, fragment: str = ""):
+        return open_view(browser, path, fragment, watch=watch)
 
     yield open_page, log
     for page in opened:

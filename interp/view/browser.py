@@ -12,7 +12,7 @@ import shutil
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 CHROMIUM_FLAGS: tuple[str, ...] = (
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -61,9 +61,15 @@ def browser_context(width: int = 1400, height: int = 900, scale: float = 1.0) ->
             context.close()
 
 
-def open_view(context, path: str | os.PathLike, fragment: str = "", timeout_ms: float = 30_000):
-    """A new page showing the viewer file `path` (with an optional #fragment), once it has rendered."""
+def open_view(context, path: str | os.PathLike, fragment: str = "", *, watch: Callable[[object], None] | None = None,
+              timeout_ms: float = 30_000):
+    """A new page showing the viewer file `path` (with an optional #fragment), once it has rendered.
+
+    `watch(page)` runs before the page loads, to attach listeners (console, requests).
+    """
     page = context.new_page()
+    if watch is not None:
+        watch(page)
     url = Path(path).resolve().as_uri() + (f"#{fragment}" if fragment else "")
     page.goto(url)
     page.wait_for_function("window.__interpViewReady !== undefined", timeout=timeout_ms)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import base64
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +31,6 @@ KNOCKOUT_COLUMNS: tuple[str, ...] = (
 KNOCKOUT_TABLES = ("knockout.csv", "knockout.parquet")
 KNOCKOUT_SUMMARY = "summary.json"
 PROMPT_KEYS = ("prompt_index", "prompt", "subject", "tokens", "token_ids", "sources")
-
 
 
 @dataclass
@@ -114,6 +112,8 @@ def mask_impact_payload(item: Loaded) -> dict:
     from interp.analyses.heatmaps import HEATMAP_METRICS
 
     df, meta = item.df, item.meta or {}
+    if df.empty:
+        raise InterpError(f"{item.path or 'the mask-impact table'} has no rows")
     layers = sorted(int(x) for x in df["layer"].unique())
     variants = list(dict.fromkeys(str(v) for v in df["variant"]))
     metrics = [name for name, column in HEATMAP_METRICS.items() if column in df.columns]

@@ -2,8 +2,8 @@
 
     python -m interp.view.screenshot out/view.html -o docs/img/viewer.png --state "layer=3&pos=2&x0=1"
 
-`--state` is the page's #fragment: metric, variant, step, layer, pos (a clicked cell), x0=1
-(position 0 outside the colour scale).
+`--state` is the page's #fragment: metric, variant, step, layer, pos (a clicked cell; `max` picks
+the strongest layer, or the strongest token at that layer), x0=1 (position 0 outside the colour scale).
 """
 
 from __future__ import annotations

@@ -221,8 +221,9 @@
       metric: first.metrics.includes(HASH.metric) ? HASH.metric : first.metrics[0],
       variant: HASH.variant || "Full",
       step: steps.includes(Number(HASH.step)) ? Number(HASH.step) : steps[0],
-      layer: first.layers.includes(Number(HASH.layer)) && HASH.layer !== "" ? Number(HASH.layer) : null,
-      pos: HASH.pos !== undefined && HASH.pos !== "" && Number.isInteger(Number(HASH.pos)) ? Number(HASH.pos) : null,
+      // #layer=N&pos=N open a cell's breakdown; layer=max / pos=max pick the strongest layer / token
+      layer: HASH.layer === "max" ? "max" : first.layers.includes(Number(HASH.layer)) && HASH.layer !== "" ? Number(HASH.layer) : null,
+      pos: HASH.pos === "max" ? "max" : HASH.pos !== undefined && HASH.pos !== "" && Number.isInteger(Number(HASH.pos)) ? Number(HASH.pos) : null,
       skipFirst: HASH.x0 === "1",
     };
     st.chosen = st.layer !== null;
@@ -303,9 +304,11 @@
       if (!variants.includes(st.variant)) st.variant = variants.includes("Full") ? "Full" : variants[0];
       const sd0 = stepOf(first, st.step);
       const n = sd0.n, layers = first.layers;
-      if (st.pos !== null && (st.pos < 0 || st.pos >= n)) st.pos = null;
       const arrays = runs.map((run) => (sameTokens(run, n) ? values(run, st.step, st.metric, st.variant) : null));
       const [lo, hi] = range(arrays, n, st.skipFirst);
+      if (st.layer === "max") st.layer = strongestLayer(arrays[0], n, layers);
+      if (st.pos === "max") st.pos = strongestPosition(arrays[0], n, layers.indexOf(st.layer));
+      if (st.pos !== null && (st.pos < 0 || st.pos >= n)) st.pos = null;
       const layer = st.layer !== null ? st.layer : strongestLayer(arrays[0], n, layers);
       const li = layers.indexOf(layer);
       renderControls(layer);
@@ -369,6 +372,13 @@
         }
       }
       return layers[best];
+    }
+
+    function strongestPosition(arr, n, li) {
+      if (!arr || li < 0) return null;
+      let best = null;
+      for (let c = st.skipFirst && n > 1 ? 1 : 0; c < n; c++) if (best === null || arr[li * n + c] > arr[li * n + best]) best = c;
+      return best;
     }
 
     // the head × token grids at the chosen layer, and every head's value at the chosen token
@@ -544,9 +554,9 @@
           onclick: () => { st.prompt = i; render(); } }, [
           el("td", { class: "num", text: i }), el("td", { text: p.prompt === undefined ? "" : p.prompt }),
           el("td", { text: p.subject === undefined ? "" : p.subject }),
-          el("td", { text: rows.length ? visible(cols.top1_token[rows[0]]) : "" }),
-          el("td", { class: "num", text: rows.length ? fmt(cols.top1_prob[rows[0]]) : "" }),
-          el("td", { text: worst === null ? "" : fmt(cols.rel_change_pct[worst]) + "% (" + cols.source[worst] + ", layer " + cols.layer[worst] + ")" }),
+          el("td", { class: "nowrap", text: rows.length ? visible(cols.top1_token[rows[0]]) : "" }),
+          el("td", { class: "num", text: rows.length ? short(cols.top1_prob[rows[0]]) : "" }),
+          el("td", { class: "nowrap", text: worst === null ? "" : short(cols.rel_change_pct[worst]) + "% (" + cols.source[worst] + ", layer " + cols.layer[worst] + ")" }),
         ]);
         tbody.append(tr);
       }
