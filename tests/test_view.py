@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 import interp
 from interp.analyses.mask_impact import mask_impact, mask_impact_metadata
-from interp.analyses.mask_impact_io import write_result
+from interp.analyses.mask_impact_io import read_result, write_result
 from interp.cli.mask_impact import mask_impact_app
 from interp.cli.view import view_cmd
 from interp.errors import InterpError
@@ -152,6 +152,10 @@ def test_view_command_writes_one_page_and_refuses_mismatches(results, tmp_path):
     assert code == 0 and str(out) in output
     payload = embedded_payload(out.read_text())
     assert [r["label"] for r in payload["mask_impact"]] == ["a", "b"]
+    df, meta = read_result(results["b"])
+    parquet = write_result(df, meta, tmp_path / "b.parquet")[0]
+    code, _ = cli(str(results["a"]), str(parquet), "-o", str(out))
+    assert code == 0 and embedded_payload(out.read_text())["mask_impact"][1]["tokens"] == payload["mask_impact"][1]["tokens"]
     code, output = cli(str(results["a"]), str(results["other"]))
     assert code == 2 and "cannot compare other with a: their tokens differ" in output and "\n" not in output
     code, output = cli(str(tmp_path / "missing.csv"))

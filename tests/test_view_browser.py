@@ -10,6 +10,7 @@ from contextlib import ExitStack
 import pandas as pd
 import pytest
 
+import interp
 from interp.view import write_view
 from interp.view.browser import browser_context, open_view, unavailable_reason
 from tests.test_view import HOSTILE, HOSTILE_2, make_impact_results, make_knockout_dir
@@ -174,3 +175,15 @@ def test_knockout_curves_per_source_and_drill_down_to_one_prompt(pages, watched)
     page.select_option(".ko select[name=metric]", "kl")
     assert points() == pytest.approx(df[df.prompt_index == 2].set_index(["source", "layer"]).kl.to_dict(), rel=1e-6)
     assert log["errors"] == []
+
+
+def test_notebook_iframe_renders_the_viewer(pages, watched, tmp_path):
+    open_page, log = watched
+    notebook = tmp_path / "notebook.html"  # what Jupyter does with _repr_html_: put it in the page
+    viewer = interp.view(pages["results"]["a"])
+    notebook.write_text(viewer._repr_html_() + "<script>window.__interpViewReady = 1</script>")
+    page = open_page(notebook)
+    frame = page.frame_locator("iframe")
+    frame.locator("canvas.grid").first.wait_for()
+    assert frame.locator(".panel h3").first.text_content() == "a"
+    assert log["errors"] == [] and log["requests"] == [notebook.resolve().as_uri()]
