@@ -45,4 +45,6 @@ def load(
     return engine
 
 
-__all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model"]
+from interp import view  # noqa: E402  the HTML viewer; callable: interp.view(df_or_path)
+
+__all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model", "view"]

@@ -149,7 +149,8 @@ def cli(*args: str):
 def test_cli_writes_the_result_contract(model_dirs, tmp_path):
     source = tmp_path / "facts.jsonl"
     source.write_text("\n".join(json.dumps(r) for r in [PROMPTS[0], {"prompt": "x"}, PROMPTS[1]]) + "\n[1, 2]\n")
-    code, out = cli("--prompts", str(source), "-m", str(model_dirs("qwen3")), "--window", "3", "--out", str(tmp_path / "ko"))
+    code, out = cli("--prompts", str(source), "-m", str(model_dirs("qwen3")), "--window", "3", "--out", str(tmp_path / "ko"),
+                    "--html")
     assert code == 0, out
     df = pd.read_csv(tmp_path / "ko" / "knockout.csv")
     assert list(df.columns) == list(COLUMNS) and set(df.window) == {3} and set(df.source) == set(SOURCES)
@@ -159,6 +160,8 @@ def test_cli_writes_the_result_contract(model_dirs, tmp_path):
     for key in ("prompt_index", "prompt", "subject", "tokens", "token_ids", "sources"):
         assert key in summary["prompts"][0]
     assert (tmp_path / "ko" / "knockout.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    page = (tmp_path / "ko" / "view.html").read_text()  # --html: the viewer beside the results, data inline
+    assert "http://" not in page.replace("http://www.w3.org", "") and json.dumps(summary["prompts"][0]["subject"])[1:-1] in page
 
 
 @pytest.mark.parametrize("args, fragment", [

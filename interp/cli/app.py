@@ -15,6 +15,7 @@ from interp.cli.knockout import knockout_cmd
 from interp.cli.mask_impact import heatmap, mask_impact_app
 from interp.cli.stage import stage_app
 from interp.cli.toy import toy_app
+from interp.cli.view import view_cmd
 from interp.errors import InterpError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app = typer.Typer(
 app.add_typer(mask_impact_app, name="mask-impact")
 app.command("heatmap")(heatmap)
 app.command("knockout")(knockout_cmd)
+app.command("view")(view_cmd)
 # Question 2: what does causal masking buy?
 app.add_typer(stage_app, name="stage")
 app.command("eval")(eval_cmd)

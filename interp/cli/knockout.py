@@ -1,8 +1,4 @@
-"""`interp knockout …`: Geva-style attention knockout over a prompt set (a thin wrapper).
-
-Register in interp/cli/app.py:
-    app.command("knockout")(knockout_cmd)
-"""
+"""`interp knockout …`: Geva-style attention knockout over a prompt set (a thin wrapper)."""
 
 from __future__ import annotations
 
@@ -23,6 +19,7 @@ def knockout_cmd(
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write the interactive viewer (OUT/view.html).")] = False,
 ) -> None:
     """Block the final token's attention to the subject, the other tokens, or itself, layer by layer; measure p(top-1)."""
     from pathlib import Path
@@ -49,3 +46,7 @@ def knockout_cmd(
     paths = write_knockout(df, summary, out, title=title)
     typer.echo(f"wrote {paths['table']}, {paths['summary'].name} and {paths['figure'].name} "
                f"({info['n_prompts']} prompts, {summary['skipped']} skipped)")
+    if html:
+        from interp.view import write_view
+
+        typer.echo(f"wrote {write_view([out])}")

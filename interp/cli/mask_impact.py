@@ -57,6 +57,7 @@ def mask_impact_cmd(
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
+    html: Annotated[bool, typer.Option("--html", help="Also write the interactive viewer (<name>.html) beside the results.")] = False,
 ) -> None:
     """Knock each prompt token out of attention at each layer; measure the final position's update."""
     if ctx.invoked_subcommand is not None:
@@ -81,12 +82,18 @@ def mask_impact_cmd(
         name = target.stem if target.suffix.lstrip(".").lower() in FORMATS else target.name
         jobs, out_dir = [Job(name=name, prompt=text, num_tokens=num_tokens)], target.parent
     models = model or [None]
-    run_jobs(
+    paths = run_jobs(
         jobs, models, out_dir, fmt=table_fmt, labels=model_labels(models), echo=typer.echo,
         load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code),
         settings=dict(attention=attention, layers=layers, method=method, head_space=head_space, downstream=downstream,
                       knockout_queries=knockout_queries, window=window),
     )
+    if html:  # one page per prompt; with several checkpoints, their results side by side
+        from interp.view import write_view
+
+        tables = [p for p in paths if p.suffix.lstrip(".") in FORMATS]  # job by job, checkpoints in order
+        for job, start in zip(jobs, range(0, len(tables), len(models))):
+            typer.echo(f"wrote {write_view(tables[start:start + len(models)], out_dir / f'{job.name}.html')}")
 
 
 @mask_impact_app.command("summarize")
