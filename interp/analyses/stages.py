@@ -25,6 +25,7 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
+from interp.data.benchmarks import DEFAULT_FORMAT, check_format
 from interp.errors import InterpError
 from interp.util.io import read_yaml, write_json, write_text
 from interp.util.provenance import provenance
@@ -42,9 +43,9 @@ POST_FINETUNE_MODES = ("prefix", "causal")
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PRESET = "toy"
 REQUIRED_KEYS = ("model", "tasks", "limit", "batch_size", "dtype", "device", "runs_dir", "seed", "finetune")
-OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset")
+OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "format")
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir")
+RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir", "format")
 
 
 # ------------------------------------------------------------------------------------- config
@@ -128,6 +129,8 @@ def _checked(config: dict) -> dict:
     config.setdefault("data_dir", None)
     config.setdefault("trust_remote_code", False)
     config.setdefault("threads", None)
+    config.setdefault("format", DEFAULT_FORMAT)  # the benchmarks' prompt format: lm-eval or seed
+    check_format(config["format"])
     return config
 
 
@@ -249,14 +252,15 @@ def _load(model: str, config: dict, device: str):
 
 
 def _eval_kwargs(config: dict) -> dict:
-    return dict(limit=config["limit"], batch_size=config["batch_size"], data_dir=config["data_dir"])
+    return dict(limit=config["limit"], batch_size=config["batch_size"], data_dir=config["data_dir"],
+                format=config["format"])
 
 
 def _tasks(config: dict) -> list:
     """Load the tasks before the model, so missing data fails in seconds, not after a big load."""
     from interp.analyses.evaluate import load_tasks
 
-    return load_tasks(config["tasks"], limit=config["limit"], data_dir=config["data_dir"])
+    return load_tasks(config["tasks"], limit=config["limit"], data_dir=config["data_dir"], format=config["format"])
 
 
 def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) -> dict:
