@@ -10,6 +10,7 @@ from interp.cli import engine_cmds
 from interp.cli.demo import demo
 from interp.cli.eval import eval_cmd
 from interp.cli.finetune import finetune_cmd, probe_app
+from interp.cli.harness import harness_cmd
 from interp.cli.mask_impact import heatmap, mask_impact_app
 from interp.cli.stage import stage_app
 from interp.cli.toy import toy_app
@@ -28,6 +29,7 @@ app.command("heatmap")(heatmap)
 # Question 2: what does causal masking buy?
 app.add_typer(stage_app, name="stage")
 app.command("eval")(eval_cmd)
+app.command("harness")(harness_cmd)
 app.command("finetune")(finetune_cmd)
 app.add_typer(probe_app, name="probe")
 # The engine directly, the bundled model, the demo.
