@@ -38,7 +38,8 @@ from interp.analyses.evaluate import (
     prefix_token,
     score_requests,
 )
-from interp.errors import InterpError
+from interp.errors import InterpError, one_line
+from interp.util.progress import progress_bar
 
 log = logging.getLogger(__name__)
 DEFAULT_MAX_LENGTH = 2048  # when the config gives no max_position_embeddings
@@ -141,31 +142,37 @@ class InterpLM(LM):
         return totals
 
     def generate_until(self, requests, disable_tqdm: bool = False) -> list[str]:
-        from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
-
         eos = self.tokenizer.decode([self.eot_token_id]) if self.eot_token_id is not None else None
         out: list[str | None] = [None] * len(requests)
         groups: dict[str, list[int]] = {}
         for i, request in enumerate(requests):
             groups.setdefault(json.dumps(request.args[1], sort_keys=True, default=str), []).append(i)
-        for members in groups.values():
-            kwargs = normalize_gen_kwargs(requests[members[0]].args[1], DEFAULT_MAX_GEN_TOKS)
-            if kwargs.get("do_sample"):
-                raise InterpError("the interp model decodes greedily; this task asks for sampling (do_sample=True)")
-            until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
-            max_gen = int(kwargs.pop("max_gen_toks"))
-            if max_gen >= self.max_length:
-                raise InterpError(f"max_gen_toks {max_gen} leaves no room for a prompt in {self.max_length} positions")
-            prompts = [self._prompt_ids(requests[i].args[0], self.max_length - max_gen) for i in members]
-            order = sorted(range(len(members)), key=lambda k: -len(prompts[k]))  # similar lengths batch together
-            for start in range(0, len(order), self.batch_size):
-                chunk = order[start:start + self.batch_size]
-                texts = self._generate([prompts[k] for k in chunk], max_gen)
-                for k, text in zip(chunk, texts):
-                    out[members[k]] = postprocess_generated_text(text, until, None)
+        with progress_bar(f"generate_until ({self.attention})", len(requests), disable=disable_tqdm) as advance:
+            for members in groups.values():
+                self._generate_group(requests, members, out, eos, advance)
         for request, text in zip(requests, out):
             self.cache_hook.add_partial("generate_until", request.args, text)
         return out  # type: ignore[return-value]
+
+    def _generate_group(self, requests, members: list[int], out: list, eos: str | None, advance) -> None:
+        """Requests sharing generation kwargs, batched by prompt length; texts go to out[i]."""
+        from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
+
+        kwargs = normalize_gen_kwargs(requests[members[0]].args[1], DEFAULT_MAX_GEN_TOKS)
+        if kwargs.get("do_sample"):
+            raise InterpError("the interp model decodes greedily; this task asks for sampling (do_sample=True)")
+        until = handle_stop_sequences(kwargs.pop("until", None), eos=eos)
+        max_gen = int(kwargs.pop("max_gen_toks"))
+        if max_gen >= self.max_length:
+            raise InterpError(f"max_gen_toks {max_gen} leaves no room for a prompt in {self.max_length} positions")
+        prompts = [self._prompt_ids(requests[i].args[0], self.max_length - max_gen) for i in members]
+        order = sorted(range(len(members)), key=lambda k: -len(prompts[k]))  # similar lengths batch together
+        for start in range(0, len(order), self.batch_size):
+            chunk = order[start:start + self.batch_size]
+            texts = self._generate([prompts[k] for k in chunk], max_gen)
+            for k, text in zip(chunk, texts):
+                out[members[k]] = postprocess_generated_text(text, until, None)
+            advance(len(chunk))
 
     # ----------------------------------------------------------------- helpers
     def _prompt_ids(self, context: str, room: int) -> list[int]:
@@ -224,10 +231,15 @@ def run_harness(
         raise InterpError(f"lm-eval knows no task {', '.join(map(repr, unknown))} (--include-path adds task YAMLs)")
     lm = InterpLM(pretrained=model or "toy", attention=attention, dtype=dtype, device=device, batch_size=batch_size,
                   trust_remote_code=trust_remote_code)
-    results = lm_eval.simple_evaluate(
-        model=lm, tasks=list(tasks), num_fewshot=num_fewshot, limit=limit, task_manager=manager, log_samples=True,
-        random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
-    )
+    try:
+        results = lm_eval.simple_evaluate(
+            model=lm, tasks=list(tasks), num_fewshot=num_fewshot, limit=limit, task_manager=manager, log_samples=True,
+            random_seed=seed, numpy_random_seed=seed, torch_random_seed=seed, fewshot_random_seed=seed,
+        )
+    except InterpError:
+        raise
+    except Exception as exc:  # a task's data unreachable, a bad task config: lm-eval's message, on one line
+        raise InterpError(f"lm-eval could not run {', '.join(tasks)}: {one_line(exc, 300)}") from None
     samples = results.pop("samples", {})
     results["interp"] = {
         "model": lm.engine.name or str(model), "attention": attention, "leaky": lm.leaky,

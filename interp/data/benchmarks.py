@@ -145,71 +145,39 @@ def hellaswag_clean(text: str) -> str:
     return text.replace("  ", " ")
 
 
-def hellaswag_lm_eval(row: dict) -> Item | None:
-    fields = _hellaswag_fields(row)
-    if fields is None:
-        return None
-    label_text, ctx_a, ctx_b, endings, label = fields
+def hellaswag_lm_eval(label_text: str, ctx_a: str, ctx_b: str, endings: list[str], label: int) -> Item:
     query = hellaswag_clean(label_text + ": " + ctx_a + " " + ctx_b.capitalize())
     return _lm_eval_item(query, [hellaswag_clean(e) for e in endings], label)
 
 
-def piqa_lm_eval(row: dict) -> Item | None:
-    fields = _piqa_fields(row)
-    if fields is None:
-        return None
-    goal, solutions, label = fields
+def piqa_lm_eval(goal: str, solutions: list[str], label: int) -> Item:
     return _lm_eval_item(f"Question: {goal}\nAnswer:", solutions, label)
 
 
-def arc_lm_eval(row: dict) -> Item | None:
-    fields = _arc_fields(row)
-    if fields is None:
-        return None
-    question, texts, label = fields
+def arc_lm_eval(question: str, texts: list[str], label: int) -> Item:
     return _lm_eval_item(f"Question: {question}\nAnswer:", texts, label)
 
 
-def winogrande_lm_eval(row: dict) -> Item | None:
+def winogrande_lm_eval(before: str, options: list[str], rest: str, label: int) -> Item:
     """Partial scoring: each option fills the blank in its own context; both score the same rest."""
-    fields = _winogrande_fields(row)
-    if fields is None:
-        return None
-    before, options, rest, label = fields
     return _lm_eval_item([before + option for option in options], [rest.strip()] * 2, label)
 
 
 # ------------------------------------------------------------------------------------- ministral3 ablation format
-def hellaswag_seed(row: dict) -> Item | None:
-    fields = _hellaswag_fields(row)
-    if fields is None:
-        return None
-    label_text, ctx_a, ctx_b, endings, label = fields
+def hellaswag_seed(label_text: str, ctx_a: str, ctx_b: str, endings: list[str], label: int) -> Item:
     context = f"{label_text}: " + " ".join(part for part in (ctx_a, ctx_b) if part)
     return _item(context, [" " + e for e in endings], label)
 
 
-def piqa_seed(row: dict) -> Item | None:
-    fields = _piqa_fields(row)
-    if fields is None:
-        return None
-    goal, solutions, label = fields
+def piqa_seed(goal: str, solutions: list[str], label: int) -> Item:
     return _item(f"{goal}\nAnswer:", [" " + s for s in solutions], label)
 
 
-def arc_seed(row: dict) -> Item | None:
-    fields = _arc_fields(row)
-    if fields is None:
-        return None
-    question, texts, label = fields
+def arc_seed(question: str, texts: list[str], label: int) -> Item:
     return _item(f"{question}\nAnswer:", [" " + t for t in texts], label)
 
 
-def winogrande_seed(row: dict) -> Item | None:
-    fields = _winogrande_fields(row)
-    if fields is None:
-        return None
-    before, options, rest, label = fields
+def winogrande_seed(before: str, options: list[str], rest: str, label: int) -> Item:
     return _item(before, [option + rest for option in options], label)
 
 
@@ -228,23 +196,33 @@ def _strings(value: Any) -> bool:
     return value is not None and len(value) >= 2 and all(isinstance(v, str) and v for v in value)
 
 
-def _formats(lm_eval: Callable, seed: Callable) -> dict[str, Callable]:
-    return {"lm-eval": lm_eval, "seed": seed}
+def _converter(fields: Callable[[dict], tuple | None], build: Callable[..., Item]) -> Callable[[dict], Item | None]:
+    """row → the row's fields (None when missing or malformed) → the format's item."""
+    def convert(row: dict) -> Item | None:
+        values = fields(row)
+        return None if values is None else build(*values)
+
+    return convert
+
+
+def _formats(fields: Callable[[dict], tuple | None], lm_eval: Callable[..., Item], seed: Callable[..., Item]) -> dict:
+    return {"lm-eval": _converter(fields, lm_eval), "seed": _converter(fields, seed)}
 
 
 BENCHMARKS: dict[str, Benchmark] = {
     b.name: b
     for b in (
         Benchmark("hellaswag", "Rowan/hellaswag", None, "validation",
-                  ("activity_label", "ctx_a", "ctx_b", "endings", "label"), _formats(hellaswag_lm_eval, hellaswag_seed)),
+                  ("activity_label", "ctx_a", "ctx_b", "endings", "label"),
+                  _formats(_hellaswag_fields, hellaswag_lm_eval, hellaswag_seed)),
         Benchmark("piqa", "baber/piqa", None, "validation", ("goal", "sol1", "sol2", "label"),
-                  _formats(piqa_lm_eval, piqa_seed)),
+                  _formats(_piqa_fields, piqa_lm_eval, piqa_seed)),
         Benchmark("arc_easy", "allenai/ai2_arc", "ARC-Easy", "test", ("question", "choices", "answerKey"),
-                  _formats(arc_lm_eval, arc_seed)),
+                  _formats(_arc_fields, arc_lm_eval, arc_seed)),
         Benchmark("arc_challenge", "allenai/ai2_arc", "ARC-Challenge", "test",
-                  ("question", "choices", "answerKey"), _formats(arc_lm_eval, arc_seed)),
+                  ("question", "choices", "answerKey"), _formats(_arc_fields, arc_lm_eval, arc_seed)),
         Benchmark("winogrande", "allenai/winogrande", "winogrande_xl", "validation",
-                  ("sentence", "option1", "option2", "answer"), _formats(winogrande_lm_eval, winogrande_seed),
-                  lm_eval_metrics=("acc",)),
+                  ("sentence", "option1", "option2", "answer"),
+                  _formats(_winogrande_fields, winogrande_lm_eval, winogrande_seed), lm_eval_metrics=("acc",)),
     )
 }
