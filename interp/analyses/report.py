@@ -94,7 +94,7 @@ def _value(m: dict, task: str, metric: str, corrected: bool) -> float:
     tm = m["tasks"].get(task)
     if tm is None:
         return nan
-    value = metric_or_acc(tm, metric) if corrected else tm.get(metric)
+    value = metric_or_acc(tm, metric)  # lm-eval's winogrande: acc only, which stands in (as in the macro)
     if value is None:
         return nan
     value = chance_corrected(value, tm["chance"]) if corrected else value
@@ -228,6 +228,10 @@ def _markdown(results: StageResults, tables: dict[str, pd.DataFrame], figure_nam
         for c in success_criteria(table):
             lines.append(f"| {c['checkpoint']} | {c['criterion']} | {_fmt(c['value'])} | {_fmt(c['needed'])} | "
                          f"**{c['result']}** |")
+        stand_ins = sorted({t for m in results.metrics.values() for t, tm in m["tasks"].items()
+                            if tm.get(metric) is None and tm.get("acc") is not None})
+        if stand_ins:
+            lines += ["", f"{', '.join(stand_ins)}: no {metric} (lm-eval reports acc only), so acc stands in."]
         if corrected is not None:
             lines += ["", f"### {metric}, chance-corrected: (x − chance)/(1 − chance)", "",
                       _markdown_table(corrected[metric])]

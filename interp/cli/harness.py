@@ -25,7 +25,7 @@ def harness_cmd(
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
-    """Run lm-eval tasks with interp as the model (needs `pip install interp[harness]`); writes lm-eval's results and samples."""
+    """Run lm-eval tasks with interp as the model (needs lm-eval: the harness extra of interp); writes lm-eval's results and samples."""
     from pathlib import Path
 
     from interp.cli.eval import split_tasks
