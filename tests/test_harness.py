@@ -18,7 +18,6 @@ import interp
 import lm_eval.tasks
 from interp.analyses.evaluate import choice_chars, item_requests
 from interp.data.benchmarks import BENCHMARKS
-from interp.data.tasks import read_jsonl_rows
 from interp.errors import InterpError
 from interp.harness import InterpLM
 from lm_eval.api.instance import Instance
@@ -49,6 +48,17 @@ EXTRA_ROWS = {
 }
 
 
+def fixture_rows(path: Path) -> list:
+    """A fixture file's JSON rows (its deliberately broken lines left out)."""
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError:
+            pass
+    return rows
+
+
 def write_yaml(directory: Path, name: str, text: str) -> None:
     directory.mkdir(parents=True, exist_ok=True)
     (directory / f"{name}.yaml").write_text(text, encoding="utf-8")
@@ -69,7 +79,7 @@ def test_converters_produce_lm_evals_own_requests(tmp_path):
     rows = {}
     for name, (config, split) in CONFIGS.items():
         bench = BENCHMARKS[name]
-        valid = [r for r in read_jsonl_rows(FIXTURES / name / f"{split}.jsonl") if r and bench.to_item(r) is not None]
+        valid = [r for r in fixture_rows(FIXTURES / name / f"{split}.jsonl") if bench.to_item(r) is not None]
         rows[name] = valid + EXTRA_ROWS.get(name, [])
         data = tmp_path / f"{name}.jsonl"
         data.write_text("".join(json.dumps(r) + "\n" for r in rows[name]), encoding="utf-8")
