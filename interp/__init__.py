@@ -45,6 +45,24 @@ def load(
     return engine
 
 
+def _register_with_lm_eval() -> None:
+    """Make "interp" an lm-eval model name (`lm_eval.simple_evaluate(model="interp", ...)`) when lm-eval
+    is installed. Only lm-eval's small registry module is imported; interp.harness (and lm-eval's
+    models) load when lm-eval first asks for the model."""
+    from importlib.util import find_spec
+
+    if find_spec("lm_eval") is None:
+        return
+    try:
+        from lm_eval.api.registry import model_registry
+    except ImportError:  # an lm-eval without the 0.4 registry
+        return
+    if "interp" not in model_registry:
+        model_registry.register("interp", target="interp.harness:InterpLM")
+
+
+_register_with_lm_eval()
+
 from interp import view  # noqa: E402  the HTML viewer; callable: interp.view(df_or_path)
 
 __all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model", "view"]

@@ -127,8 +127,7 @@ def merging_tokenizer():
 def test_trailing_space_moves_to_the_continuation(merging_tokenizer):
     ids = merging_tokenizer.convert_tokens_to_ids
     [enc] = encode_items(merging_tokenizer, [{"context": "ab ", "choices": ["ab", "x"], "label": 0}])
-    assert enc.context == [ids("ab")]
-    assert enc.choices == [[ids("Ġab")], [ids("Ġ"), ids("x")]]
+    assert enc == [([ids("ab")], [ids("Ġab")]), ([ids("ab")], [ids("Ġ"), ids("x")])]
 
 
 def test_continuation_is_the_joint_tokenization_after_the_context(merging_tokenizer):
@@ -136,23 +135,23 @@ def test_continuation_is_the_joint_tokenization_after_the_context(merging_tokeni
     its own tokens [x, a] and the continuation is the joint tokens after the first two."""
     ids = merging_tokenizer.convert_tokens_to_ids
     [enc] = encode_items(merging_tokenizer, [{"context": "xa", "choices": ["b c", "c"], "label": 0}])
-    assert enc.context == [ids("x"), ids("a")]
-    assert enc.choices == [[ids("Ġ"), ids("c")], [ids("c")]]
+    assert enc == [([ids("x"), ids("a")], [ids("Ġ"), ids("c")]), ([ids("x"), ids("a")], [ids("c")])]
 
 
 def test_leading_bos_is_kept_and_an_empty_context_gets_one(engines, merging_tokenizer):
     tok = engines("qwen3").tokenizer  # adds <s> (id 1) in front of every text
     [enc] = encode_items(tok, [{"context": "hi", "choices": [" a", " b"], "label": 0}])
-    assert enc.context == [1] + tok("hi", add_special_tokens=False)["input_ids"]
+    assert enc[0][0] == enc[1][0] == [1] + tok("hi", add_special_tokens=False)["input_ids"]
     [empty] = encode_items(merging_tokenizer, [{"context": "", "choices": ["x", "ab"], "label": 0}])
-    assert empty.context == [merging_tokenizer.bos_token_id]
+    assert empty[0][0] == [merging_tokenizer.bos_token_id]
 
 
 def test_long_contexts_lose_tokens_from_the_left(engines):
     tok = engines("qwen3").tokenizer  # byte-level: one token per character
     [enc, too_long] = encode_items(tok, [{"context": "x" * 300, "choices": ["ab", "abcd"], "label": 0},
                                          {"context": "x", "choices": ["y" * 300, "z"], "label": 0}], max_length=256)
-    assert len(enc.context) + 4 == 256 and enc.choices[1] == tok("abcd", add_special_tokens=False)["input_ids"]
+    assert len(enc[1][0]) + 4 == 256 and enc[1][1] == tok("abcd", add_special_tokens=False)["input_ids"]
+    assert len(enc[0][0]) + 2 == 256
     assert too_long is None
 
 
@@ -188,21 +187,25 @@ def test_metrics_json_and_examples_csv_have_the_documented_shape(engines, argmax
     out = tmp_path / "out"
     metrics = evaluate(engine, [argmax_task], attention="causal", limit=500, batch_size=4, out_dir=out, show_progress=False)
     assert json.loads((out / "metrics.json").read_text()) == metrics
-    assert set(metrics) == {"model", "attention", "leaky", "limit", "tasks", "macro_acc", "macro_acc_norm", "sources"}
+    assert set(metrics) == {"model", "attention", "leaky", "limit", "format", "tasks", "macro_acc", "macro_acc_norm",
+                            "macro_acc_token_norm", "macro_acc_cc", "sources"}
     assert metrics["attention"] == "causal" and metrics["leaky"] is False and metrics["limit"] == 500
     task = metrics["tasks"]["argmax"]
     assert list(task) == list(TASK_METRICS)
     assert task["n"] == 6 and task["skipped"] == 4  # three malformed rows and a line that is not JSON
     assert task["acc"] == 1.0 and task["chance"] == pytest.approx((3 * 1 / 2 + 3 * 1 / 3) / 6)
+    assert task["acc_cc"] == 1.0 and task["acc_stderr"] == 0.0
     assert metrics["macro_acc"] == task["acc"] and metrics["macro_acc_norm"] == task["acc_norm"]
     examples = pd.read_csv(out / "examples.csv")
     assert tuple(examples.columns) == EXAMPLE_COLUMNS
     assert list(examples["index"]) == list(range(6)) and set(examples.task) == {"argmax"}
-    for row in examples.itertuples():
-        logprobs, n_tokens = json.loads(row.logprobs), json.loads(row.n_tokens)
-        assert len(logprobs) == len(n_tokens) == (2 if row.index % 2 == 0 else 3) and set(n_tokens) == {1}
+    items = [json.loads(line) for line in open(argmax_task).read().splitlines()[:6]]
+    for row, item in zip(examples.itertuples(), items):
+        logprobs, n_tokens, n_chars = json.loads(row.logprobs), json.loads(row.n_tokens), json.loads(row.n_chars)
+        assert len(logprobs) == len(n_tokens) == (2 if row.index % 2 == 0 else 3) and set(n_tokens) == set(n_chars) == {1}
+        assert row.context == item["context"] and json.loads(row.choices) == item["choices"]
         assert row.pred == max(range(len(logprobs)), key=logprobs.__getitem__) == row.label
-        assert row.pred_norm == row.pred and not row.leaky  # one token each: the mean is the sum
+        assert row.pred_norm == row.pred_token_norm == row.pred and not row.leaky  # one token each
 
 
 def test_bidirectional_is_labelled_leaky_everywhere(engines, argmax_task, tmp_path):
@@ -247,3 +250,47 @@ def test_a_task_without_valid_items_is_refused(engines, tmp_path):
     path = write_items(tmp_path / "empty.jsonl", [], [{"context": "x", "choices": ["a"], "label": 0}])
     with pytest.raises(InterpError, match=r"empty: no valid items in .*empty.jsonl \(2 rows skipped"):
         evaluate(engines("qwen3"), [path], show_progress=False)
+
+
+# ------------------------------------------------------------------------------------- metrics
+def test_acc_norm_divides_by_characters_and_can_disagree_with_acc(engines, tmp_path):
+    """A one-character choice against two-character ones: some pair has the higher sum on the one
+    and the higher per-character score on the other. acc_norm (characters, delimiter left out) and
+    acc_token_norm (tokens, the delimiter's token included) then pick as recomputed here."""
+    engine = engines("qwen3")  # byte-level: one token per character
+    tok = engine.tokenizer
+    context = "q: hello"
+    with torch.no_grad():
+        def score(text):
+            ids = tok(context + text)["input_ids"]
+            start = len(tok(context)["input_ids"])
+            logp = engine.run(torch.tensor([ids])).logits[0].float().log_softmax(-1)
+            return sum(logp[start - 1 + j, t].item() for j, t in enumerate(ids[start:]))
+        singles = {c: score(" " + c) for c in "abcdefgh"}
+        doubles = {c + d: score(" " + c + d) for c in "abcd" for d in "abcd"}
+    short, long = next((s, d) for s in singles for d in doubles
+                       if singles[s] > doubles[d] and doubles[d] / 2 > singles[s] / 1)
+    item = {"context": context, "choices": [" " + short, " " + long], "label": 1, "delimiter": " "}
+    path = write_items(tmp_path / "norm.jsonl", [item] * 3)
+    metrics = evaluate(engine, [path], out_dir=tmp_path / "out", show_progress=False)
+    row = pd.read_csv(tmp_path / "out" / "examples.csv").iloc[0]
+    assert json.loads(row.n_chars) == [1, 2] and json.loads(row.n_tokens) == [2, 3]
+    assert json.loads(row.logprobs) == pytest.approx([singles[short], doubles[long]], abs=TOL)
+    token_means = [singles[short] / 2, doubles[long] / 3]
+    assert (row.pred, row.pred_norm, row.pred_token_norm) == (0, 1, int(token_means[1] > token_means[0]))
+    task = metrics["tasks"]["norm"]
+    assert (task["acc"], task["acc_norm"], task["acc_cc"]) == (0.0, 1.0, -1.0)
+    assert task["acc_stderr"] == 0.0 and task["chance"] == 0.5
+
+
+def test_stderr_chance_correction_and_macro_follow_lm_eval():
+    from lm_eval.api.metrics import mean_stderr
+
+    values = [1.0, 0.0, 1.0, 1.0, 0.0, 1.0, 1.0]
+    assert ev.mean_stderr(values) == pytest.approx(mean_stderr(values))
+    assert ev.mean_stderr([1.0]) is None  # lm-eval: "N/A"
+    assert ev.chance_corrected(0.25, 0.25) == 0.0 and ev.chance_corrected(0.625, 0.25) == 0.5
+    assert ev.choice_chars({"choices": [" ab", "  c", "xy"]}) == [2, 1, 2]
+    assert ev.choice_chars({"choices": ["  ab", " c"], "delimiter": " "}) == [3, 1]
+    per_task = {"a": {"acc": 0.5, "acc_norm": 0.7}, "winogrande": {"acc": 0.6, "acc_norm": None}}
+    assert ev.macro(per_task, "acc_norm") == pytest.approx(0.65) and ev.macro(per_task, "acc") == pytest.approx(0.55)

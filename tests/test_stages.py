@@ -31,6 +31,7 @@ def test_presets_have_every_setting():
     assert ministral["model"] == "mistralai/Ministral-3-3B-Instruct-2512" and ministral["dtype"] == "bfloat16"
     assert ministral["tasks"] == ["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande"]
     assert toy["limit"] == ministral["limit"] == 500
+    assert (toy["format"], ministral["format"]) == ("lm-eval", "seed")  # ministral3 reproduces the ablation's prompts
     assert set(toy["finetune"]) == set(ministral["finetune"]) == FINETUNE_KEYS
     assert (toy["finetune"]["data"], ministral["finetune"]["data"]) == ("toy", "yahma/alpaca-cleaned")
 
@@ -169,6 +170,13 @@ def test_report_reproduces_the_seeds_ratios_and_criteria(tmp_path):
     assert result.exit_code == 0, result.output
     assert "| 3b | S4 ≥ 0.8 × S1 | 0.4090 | 0.5560 | **FAIL** |" in result.stdout
     assert (runs / "report.png").exists()
+    cc = recovery_table(collect(runs), "acc", corrected=True).set_index("task")  # chance 0.25 everywhere
+    assert cc.loc["a", "S1 causal"] == pytest.approx((0.79 - 0.25) / 0.75)
+    assert cc.loc["macro", "S2 prefix"] == pytest.approx(((0.412 - 0.25) + (0.30 - 0.25)) / 2 / 0.75)
+    assert cc.loc["macro", "retention S2/S1"] == pytest.approx((0.356 - 0.25) / (0.695 - 0.25))
+    long = pd.read_csv(runs / "report.csv")
+    assert set(long.scale) == {"raw", "chance-corrected"} and len(long) == 2 * 2 * 3  # metrics × scales × rows
+    assert "| Ministral-3-3B-Instruct, published ablation (chance-corrected) | 0.3500 | 0.5308 | 0.0092 | 0.0908 | 0.017× | 0.171× |" in result.stdout
 
 
 def test_report_with_only_stage_1(tmp_path):

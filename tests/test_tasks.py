@@ -1,4 +1,5 @@
-"""Task loaders: rows in the real datasets' schemas become the seed's prompts; bad rows are skipped and counted."""
+"""Task loaders: rows in the real datasets' schemas become lm-eval's or the ablation's prompts; bad rows are skipped
+and counted. (That the lm-eval format equals lm-eval's own requests is proved in test_harness.py.)"""
 
 from __future__ import annotations
 
@@ -16,7 +17,28 @@ FIXTURES = Path(__file__).parent / "fixtures" / "benchmarks"
 
 
 def load(name: str, **kwargs):
-    return load_task(name, data_dir=FIXTURES, **kwargs)
+    """The ministral3 ablation format (format="seed")."""
+    return load_task(name, data_dir=FIXTURES, format="seed", **kwargs)
+
+
+def test_lm_eval_format_is_the_default():
+    hellaswag = load_task("hellaswag", data_dir=FIXTURES)
+    assert hellaswag.items[0] == {
+        "context": "Roof shingle removal: A man is sitting on a roof. He",  # ctx_b capitalised
+        "choices": [" is using wrap to wrap a pair of skis.", " is ripping level tiles off.",
+                    " is holding a rubik's cube.", " starts pulling up roofing on a roof."],
+        "label": 3, "delimiter": " ",
+    }
+    assert load_task("piqa", data_dir=FIXTURES).items[2]["context"] == "Question: To make a hard shelled taco,\nAnswer:"
+    winogrande = load_task("winogrande", data_dir=FIXTURES)
+    assert winogrande.items[0] == {
+        "context": ["Sarah was a much better surgeon than Maria so Sarah", "Sarah was a much better surgeon than Maria so Maria"],
+        "choices": [" always got the harder cases."] * 2, "label": 0, "delimiter": " ",
+    }
+    assert winogrande.metrics == ("acc",) and hellaswag.metrics == ("acc", "acc_norm")
+    assert load("winogrande").metrics == ("acc", "acc_norm")
+    with pytest.raises(InterpError, match="unknown benchmark format 'harness'; choose lm-eval or seed"):
+        load_task("piqa", data_dir=FIXTURES, format="harness")
 
 
 def test_hellaswag():
@@ -87,7 +109,7 @@ def test_parquet_files_with_nested_columns(tmp_path):
     rows = [json.loads(line) for line in (FIXTURES / "arc_easy" / "test.jsonl").read_text().splitlines()[:3]]
     (tmp_path / "arc_easy").mkdir()
     pd.DataFrame(rows).to_parquet(tmp_path / "arc_easy" / "test.parquet")
-    task = load_task("arc_easy", data_dir=tmp_path)
+    task = load_task("arc_easy", data_dir=tmp_path, format="seed")
     assert task.items == load("arc_easy").items
 
 

@@ -4,8 +4,12 @@ From the newest finished run of each stage under RUNS:
   S1 = stage 1 (causal), S2 = stage 2 (prefix), S4 = stage 4's prefix eval of the 3b checkpoint
   (the model finetuned under the prefix mask); the 3a checkpoint's prefix eval is shown beside it,
   and both checkpoints' causal evals too.
-  retention = S2/S1, recovery = S4/S1, gain = S4 − S2, Δ = S2 − S1 (DESIGN.md).
-The seed's success criteria, on the macro: S4 ≥ 0.8 × S1 and S4 ≥ S2 + 0.05.
+  retention = S2/S1, recovery = S4/S1, gain = S4 − S2, Δ = S2 − S1.
+Every figure is shown raw and chance-corrected, cc(x) = (x − chance)/(1 − chance) per task, the
+macro of cc being the mean of the tasks' cc (a run at chance scores 0, so a ratio of cc values says
+how much of the above-chance accuracy survived). The published ablation's figures are shown as a
+reference row, corrected with the five benchmarks' mean chance (0.35).
+The ablation's success criteria, on the raw macro: S4 ≥ 0.8 × S1 and S4 ≥ S2 + 0.05.
 Written atomically as RUNS/report.md, RUNS/report.csv (the long table) and RUNS/report.png.
 With a stage 2 layer sweep (`--sweep-layers G`), also RUNS/sweep.csv and RUNS/sweep.png: accuracy
 with prefix attention in each layer group alone, against S1 and S2 (all layers) — where the damage happens.
@@ -20,6 +24,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from interp.analyses.evaluate import chance_corrected, metric_or_acc
 from interp.analyses.stages import latest_run
 from interp.errors import InterpError
 from interp.util.io import save_figure, write_table, write_text
@@ -35,6 +40,11 @@ CONDITIONS = {
     "3b_causal": "3b causal",
     "3a_causal": "3a causal",
 }
+SCALES = ("raw", "chance-corrected")
+# The published ablation (Ministral-3-3B-Instruct, five benchmarks, 500 items each): macro acc and
+# the five benchmarks' mean chance accuracy (hellaswag, arc 0.25; piqa, winogrande 0.5).
+REFERENCE = {"label": "Ministral-3-3B-Instruct, published ablation", "chance": 0.35,
+             "S1": 0.695, "S2": 0.356, "S4": 0.409}
 RECOVERY_FLOOR = 0.8  # S4 ≥ 0.8 × S1
 GAIN_FLOOR = 0.05  # S4 ≥ S2 + 0.05
 
@@ -74,8 +84,30 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b and not math.isnan(a) and not math.isnan(b) else float("nan")
 
 
-def recovery_table(results: StageResults, metric: str = "acc") -> pd.DataFrame:
-    """Rows: tasks then macro. Columns: chance, each condition, Δ, retention, gain, recovery."""
+def _value(m: dict, task: str, metric: str, corrected: bool) -> float:
+    """A condition's figure for one task (or the macro), raw or chance-corrected; NaN if absent."""
+    nan = float("nan")
+    if task == MACRO:
+        if not corrected:
+            return m.get(f"macro_{metric}", nan)
+        values = [_value(m, t, metric, True) for t in m["tasks"]]
+        values = [v for v in values if not math.isnan(v)]
+        return sum(values) / len(values) if values else nan
+    tm = m["tasks"].get(task)
+    if tm is None:
+        return nan
+    value = metric_or_acc(tm, metric)  # lm-eval's winogrande: acc only, which stands in (as in the macro)
+    if value is None:
+        return nan
+    value = chance_corrected(value, tm["chance"]) if corrected else value
+    return nan if value is None else value
+
+
+def recovery_table(results: StageResults, metric: str = "acc", corrected: bool = False) -> pd.DataFrame:
+    """Rows: tasks then macro. Columns: chance, each condition, Δ, retention, gain, recovery.
+
+    corrected: every figure chance-corrected first (cc per task, macro = mean of the tasks' cc).
+    """
     tasks: list[str] = []
     for m in results.metrics.values():
         tasks += [t for t in m["tasks"] if t not in tasks]
@@ -87,12 +119,7 @@ def recovery_table(results: StageResults, metric: str = "acc") -> pd.DataFrame:
         row["chance"] = chances[0] if chances else _mean_chance(results, tasks)
         for key, label in CONDITIONS.items():
             m = results.metrics.get(key)
-            if m is None:
-                row[label] = nan
-            elif task == MACRO:
-                row[label] = m[f"macro_{metric}"]
-            else:
-                row[label] = m["tasks"].get(task, {}).get(metric, nan)
+            row[label] = nan if m is None else _value(m, task, metric, corrected)
         s1, s2, s4, s4a = (row[CONDITIONS[k]] for k in ("S1", "S2", "S4", "S4_3a"))
         row.update({
             "Δ S2−S1": s2 - s1, "retention S2/S1": _ratio(s2, s1),
@@ -109,7 +136,7 @@ def _mean_chance(results: StageResults, tasks: list[str]) -> float:
 
 
 def success_criteria(table: pd.DataFrame) -> list[dict]:
-    """The seed's two criteria on the macro, for the 3b checkpoint (and 3a beside it)."""
+    """The ablation's two success criteria on the macro, for the 3b checkpoint (and 3a beside it)."""
     macro = table.set_index("task").loc[MACRO]
     s1, s2 = macro[CONDITIONS["S1"]], macro[CONDITIONS["S2"]]
     out = []
@@ -137,11 +164,13 @@ def build_report(runs_dir: str | Path, out_dir: str | Path | None = None) -> Rep
     out = Path(out_dir) if out_dir is not None else runs_dir
     results = collect(runs_dir)
     tables = {metric: recovery_table(results, metric) for metric in METRICS}
-    long = pd.concat([t.assign(metric=m) for m, t in tables.items()], ignore_index=True)
+    corrected = {metric: recovery_table(results, metric, corrected=True) for metric in METRICS}
+    long = pd.concat([t.assign(metric=m, scale=scale) for scale, group in zip(SCALES, (tables, corrected))
+                      for m, t in group.items()], ignore_index=True)
     files = ReportFiles(out / "report.md", out / "report.csv", out / "report.png")
     write_table(long, files.table)
     save_figure(_figure(tables), files.figure, dpi=120, bbox_inches="tight")
-    markdown = _markdown(results, tables, files.figure.name)
+    markdown = _markdown(results, tables, files.figure.name, corrected)
     sweep_run = latest_run(runs_dir, "2", sweep=True)
     if sweep_run is not None:
         sweep = sweep_table(_read(sweep_run / "metrics.json"))
@@ -164,7 +193,7 @@ def sweep_table(sweep_metrics: dict) -> pd.DataFrame:
         m = group["metrics"]
         chances = []
         for task, tm in m["tasks"].items():
-            rows.append({"group": index, "layers": group["label"], "task": task, **{k: tm[k] for k in METRICS},
+            rows.append({"group": index, "layers": group["label"], "task": task, **{k: metric_or_acc(tm, k) for k in METRICS},
                          "chance": tm["chance"]})
             chances.append(tm["chance"])
         rows.append({"group": index, "layers": group["label"], "task": MACRO, **{k: m[f"macro_{k}"] for k in METRICS},
@@ -223,6 +252,18 @@ def _sweep_markdown(sweep: pd.DataFrame, run: Path, stage_table: pd.DataFrame, f
     return "\n".join(lines)
 
 
+def reference_row() -> dict:
+    """The published ablation's macro figures and ratios, raw and chance-corrected."""
+    ref, chance = REFERENCE, REFERENCE["chance"]
+    row = {"reference": ref["label"], "chance": chance}
+    for scale in SCALES:
+        s1, s2, s4 = (ref[k] if scale == "raw" else chance_corrected(ref[k], chance) for k in ("S1", "S2", "S4"))
+        suffix = "" if scale == "raw" else " cc"
+        row.update({f"S1{suffix}": s1, f"S2{suffix}": s2, f"S4{suffix}": s4,
+                    f"retention{suffix}": _ratio(s2, s1), f"recovery{suffix}": _ratio(s4, s1)})
+    return row
+
+
 # ------------------------------------------------------------------------------------- rendering
 def _fmt(value, ratio: bool = False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
@@ -245,7 +286,8 @@ def _markdown_table(df: pd.DataFrame) -> str:
     return "\n".join(lines)
 
 
-def _markdown(results: StageResults, tables: dict[str, pd.DataFrame], figure_name: str) -> str:
+def _markdown(results: StageResults, tables: dict[str, pd.DataFrame], figure_name: str,
+              corrected: dict[str, pd.DataFrame] | None = None) -> str:
     lines = ["# Prefill-mask ablation: recovery report", "",
              "S1 = stage 1 (causal eval), S2 = stage 2 (prefix eval: context bidirectional, answer causal), "
              "S4 = stage 4 prefix eval of the 3b checkpoint (finetuned under the prefix mask); "
@@ -263,12 +305,31 @@ def _markdown(results: StageResults, tables: dict[str, pd.DataFrame], figure_nam
     if missing:
         lines += ["", "Not run yet: " + ", ".join(missing) + "."]
     for metric, table in tables.items():
-        lines += ["", f"## {metric}", "", _markdown_table(table), "", "Success criteria (seed, on the macro):", "",
+        lines += ["", f"## {metric}", "", _markdown_table(table), "", "Success criteria (the published ablation's, on the macro):", "",
                   "| checkpoint | criterion | S4 | needed | result |", "|---|---|---:|---:|---|"]
         for c in success_criteria(table):
             lines.append(f"| {c['checkpoint']} | {c['criterion']} | {_fmt(c['value'])} | {_fmt(c['needed'])} | "
                          f"**{c['result']}** |")
+        stand_ins = sorted({t for m in results.metrics.values() for t, tm in m["tasks"].items()
+                            if tm.get(metric) is None and tm.get("acc") is not None})
+        if stand_ins:
+            lines += ["", f"{', '.join(stand_ins)}: no {metric} (lm-eval reports acc only), so acc stands in."]
+        if corrected is not None:
+            lines += ["", f"### {metric}, chance-corrected: (x − chance)/(1 − chance)", "",
+                      _markdown_table(corrected[metric])]
+    lines += ["", "## Reference: the published ablation (macro acc)", "", _reference_markdown()]
     lines += ["", f"![accuracy by stage]({figure_name})", ""]
+    return "\n".join(lines)
+
+
+def _reference_markdown() -> str:
+    row = reference_row()
+    lines = ["| figures | chance | S1 causal | S2 prefix | S4 3b prefix | retention S2/S1 | recovery S4/S1 |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for scale, suffix in (("raw", ""), ("chance-corrected", " cc")):
+        lines.append(f"| {row['reference']} ({scale}) | {_fmt(row['chance'])} | " + " | ".join(
+            _fmt(row[k + suffix], ratio=k in ("retention", "recovery")) for k in ("S1", "S2", "S4", "retention", "recovery"))
+            + " |")
     return "\n".join(lines)
 
 

@@ -27,6 +27,7 @@ from typing import Any, Callable, Sequence
 
 import yaml
 
+from interp.data.benchmarks import DEFAULT_FORMAT, check_format
 from interp.errors import InterpError
 from interp.util.io import read_yaml, write_json, write_text
 from interp.util.provenance import provenance
@@ -45,9 +46,9 @@ POST_FINETUNE_MODES = ("prefix", "causal")
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PRESET = "toy"
 REQUIRED_KEYS = ("model", "tasks", "limit", "batch_size", "dtype", "device", "runs_dir", "seed", "finetune")
-OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "bidirectional_layers", "sweep_layers")
+OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "format", "bidirectional_layers", "sweep_layers")
 # Settings a resumed run must share with the run it continues.
-RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir", "bidirectional_layers", "sweep_layers")
+RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir", "format", "bidirectional_layers", "sweep_layers")
 
 
 # ------------------------------------------------------------------------------------- config
@@ -117,6 +118,8 @@ def _checked(config: dict) -> dict:
     config.setdefault("data_dir", None)
     config.setdefault("trust_remote_code", False)
     config.setdefault("threads", None)
+    config.setdefault("format", DEFAULT_FORMAT)  # the benchmarks' prompt format: lm-eval or seed
+    check_format(config["format"])
     _check_layer_settings(config)
     return config
 
@@ -264,14 +267,14 @@ def _load(model: str, config: dict, device: str):
 def _eval_kwargs(config: dict, mode: str = "causal") -> dict:
     layers = config.get("bidirectional_layers") if mode != "causal" else None
     return dict(limit=config["limit"], batch_size=config["batch_size"], data_dir=config["data_dir"],
-                bidirectional_layers=layers)
+                format=config["format"], bidirectional_layers=layers)
 
 
 def _tasks(config: dict) -> list:
     """Load the tasks before the model, so missing data fails in seconds, not after a big load."""
     from interp.analyses.evaluate import load_tasks
 
-    return load_tasks(config["tasks"], limit=config["limit"], data_dir=config["data_dir"])
+    return load_tasks(config["tasks"], limit=config["limit"], data_dir=config["data_dir"], format=config["format"])
 
 
 def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) -> dict:

@@ -12,6 +12,7 @@ from interp.cli.drift import drift_cmd
 from interp.cli.eval import eval_cmd
 from interp.cli.finetune import finetune_cmd, probe_app
 from interp.cli.knockout import knockout_cmd
+from interp.cli.harness import harness_cmd
 from interp.cli.mask_impact import heatmap, mask_impact_app
 from interp.cli.stage import stage_app
 from interp.cli.toy import toy_app
@@ -33,6 +34,7 @@ app.command("view")(view_cmd)
 # Question 2: what does causal masking buy?
 app.add_typer(stage_app, name="stage")
 app.command("eval")(eval_cmd)
+app.command("harness")(harness_cmd)
 app.command("finetune")(finetune_cmd)
 app.add_typer(probe_app, name="probe")
 app.command("drift")(drift_cmd)

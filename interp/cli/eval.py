@@ -32,6 +32,9 @@ def eval_cmd(
     batch_size: Annotated[int, typer.Option(help="Items (contexts) per forward; all their choices go together.")] = 16,
     data_dir: Annotated[Optional[str], typer.Option(
         help="Local benchmark files: DATA_DIR/<task>/<split>.jsonl (default: the Hugging Face hub).")] = None,
+    format: Annotated[str, typer.Option(
+        "--format", help="Benchmark prompts: lm-eval (lm-evaluation-harness's task definitions) or seed "
+                         "(the ministral3 ablation's). Toy tasks and .jsonl files have their own.")] = "lm-eval",
     resume: Annotated[bool, typer.Option(help="Skip tasks already finished in OUT.")] = False,
     device: DeviceOpt = "cpu",
     dtype: DtypeOpt = "float32",
@@ -45,10 +48,10 @@ def eval_cmd(
 
     check_mode(attention)
     layers = parse_bidirectional_layers(bidirectional_layers)
-    loaded = load_tasks(split_tasks(tasks), limit=limit, data_dir=data_dir)  # before the model: fail fast
+    loaded = load_tasks(split_tasks(tasks), limit=limit, data_dir=data_dir, format=format)  # before the model: fail fast
     engine = load_quietly(model, device, dtype, trust_remote_code)
     metrics = evaluate(engine, loaded, attention=attention, limit=limit, batch_size=batch_size, data_dir=data_dir,
-                       out_dir=out, resume=resume, log=lambda line: typer.echo(line, err=True),
+                       format=format, out_dir=out, resume=resume, log=lambda line: typer.echo(line, err=True),
                        bidirectional_layers=layers)
     typer.echo(format_metrics(metrics))
     typer.echo(f"wrote {Path(out) / 'metrics.json'} and {Path(out) / 'examples.csv'}")

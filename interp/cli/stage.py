@@ -39,6 +39,8 @@ def run_cmd(
     dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float16.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:1, mps.")] = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Local benchmark files: DATA_DIR/<task>/<split>.jsonl.")] = None,
+    format: Annotated[Optional[str], typer.Option(
+        "--format", help="Benchmark prompts: lm-eval or seed (the ministral3 ablation's; ministral3's default).")] = None,
     runs_dir: RunsDirOpt = None,
     seed: Annotated[Optional[int], typer.Option(help="Random seed.")] = None,
     checkpoint: Annotated[Optional[list[str]], typer.Option(
@@ -58,7 +60,7 @@ def run_cmd(
     from interp.analyses.stages import EVAL_STAGES, resolve_config, run_stage
 
     overrides = dict(model=model, tasks=tasks, limit=limit, batch_size=batch_size, dtype=dtype, device=device,
-                     data_dir=data_dir, runs_dir=runs_dir, seed=seed, trust_remote_code=trust_remote_code,
+                     data_dir=data_dir, format=format, runs_dir=runs_dir, seed=seed, trust_remote_code=trust_remote_code,
                      bidirectional_layers=bidirectional_layers, sweep_layers=sweep_layers)
     config = resolve_config(preset, overrides, set_ or ())
     run_dir = run_stage(stage, config, resume=resume, checkpoints=checkpoint or (),

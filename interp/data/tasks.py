@@ -1,9 +1,15 @@
 """Multiple-choice tasks in one schema: `{"context": str, "choices": [str, ...], "label": int}`.
 
+`context` may instead be a list with one context per choice (lm-eval's winogrande: each option
+fills the blank, and every choice scores the same continuation). An optional `delimiter` names the
+text that joins each choice to its context (lm-eval's target delimiter, " "); acc_norm's
+character count leaves it out (without one, a choice's leading whitespace is left out).
+
 A task name is one of the five real benchmarks (hellaswag, piqa, arc_easy, arc_challenge,
-winogrande), one of the bundled toy tasks (toy_arc, toy_piqa, toy_hellaswag, toy_winogrande), or a
-path to a JSONL file of items in the schema above. The scored continuation is `choices[i]`
-appended to `context`.
+winogrande; in lm-eval's format by default, or `format="seed"`, see interp.data.benchmarks),
+one of the bundled toy tasks (toy_arc, toy_piqa, toy_hellaswag, toy_winogrande), or a path to
+a JSONL file of items in the schema above. The scored continuation is `choices[i]` appended to
+`context`.
 
 Where the real benchmarks come from:
   * with `data_dir`: local files in the datasets' own schemas, laid out as
@@ -26,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from interp.data.benchmarks import BENCHMARKS, Benchmark, Item
+from interp.data.benchmarks import ALL_METRICS, BENCHMARKS, DEFAULT_FORMAT, Benchmark, Item, check_format
 from interp.data.jsonl import read_jsonl
 from interp.errors import InterpError, one_line
 from interp.util.hub import hub_offline_now, load_hub_dataset
@@ -42,6 +48,7 @@ class Task:
     items: list[Item]
     skipped: int
     source: str
+    metrics: tuple[str, ...] = ALL_METRICS  # what it reports (lm-eval's winogrande: acc only)
 
     @property
     def chance(self) -> float:
@@ -56,13 +63,19 @@ def known_tasks() -> list[str]:
 
 
 def load_task(
-    name: str, *, limit: int | None = None, data_dir: str | Path | None = None, split: str | None = None
+    name: str,
+    *,
+    limit: int | None = None,
+    data_dir: str | Path | None = None,
+    split: str | None = None,
+    format: str = DEFAULT_FORMAT,
 ) -> Task:
     """Load a benchmark, a toy task or a JSONL file of items (see the module docstring)."""
     from interp.data.toy import TOY_TASKS, load_toy_task
 
     if limit is not None and limit < 1:
         raise InterpError(f"limit must be ≥ 1, not {limit}")
+    check_format(format)
     if name in TOY_TASKS:
         items, skipped = collect(load_toy_task(name, split or "eval"), validate_item, limit)
         return Task(name, items, skipped, f"toy:{name}")
@@ -70,8 +83,8 @@ def load_task(
         bench = BENCHMARKS[name]
         split = split or bench.split
         rows, source = benchmark_rows(bench, split, data_dir)
-        items, skipped = collect(rows, bench.to_item, limit)
-        return Task(name, items, skipped, source)
+        items, skipped = collect(rows, lambda row: bench.to_item(row, format), limit)
+        return Task(name, items, skipped, source, bench.metrics(format))
     if name.endswith(".jsonl") or Path(name).is_file():
         path = Path(name)
         if not path.is_file():
@@ -91,17 +104,22 @@ def task_key(name: str) -> str:
 
 
 def validate_item(row: Any) -> Item | None:
-    """A row already in the common schema, checked: str context, ≥ 2 non-empty str choices, label in range."""
+    """A row already in the common schema, checked: str context (or one per choice), ≥ 2 non-empty str
+    choices, label in range, optional str delimiter."""
     if not isinstance(row, dict):
         return None
     context, choices, label = row.get("context"), row.get("choices"), row.get("label")
-    if not isinstance(context, str) or not isinstance(choices, list) or len(choices) < 2:
+    if not isinstance(choices, list) or len(choices) < 2 or not all(isinstance(c, str) and c for c in choices):
         return None
-    if not all(isinstance(c, str) and c for c in choices):
+    per_choice = isinstance(context, list) and len(context) == len(choices) and all(isinstance(c, str) for c in context)
+    if not (isinstance(context, str) or per_choice):
         return None
     if isinstance(label, bool) or not isinstance(label, int) or not 0 <= label < len(choices):
         return None
-    return {"context": context, "choices": list(choices), "label": label}
+    item = {"context": list(context) if per_choice else context, "choices": list(choices), "label": label}
+    if isinstance(row.get("delimiter"), str):
+        item["delimiter"] = row["delimiter"]
+    return item
 
 
 def collect(rows: Iterable[Any], convert: Callable[[dict], Item | None], limit: int | None) -> tuple[list[Item], int]:
