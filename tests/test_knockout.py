@@ -179,3 +179,28 @@ def test_cli_all_rows_bad_is_one_line_exit_2(model_dirs, tmp_path):
     source.write_text(json.dumps({"prompt": "a b", "subject": "zzz"}) + "\n")
     code, err = cli("--prompts", str(source), "-m", str(model_dirs("qwen3")), "--out", str(tmp_path / "o"))
     assert code == 2 and err.startswith("error: no usable prompts (1 skipped)") and "\n" not in err, err
+
+
+@pytest.mark.parametrize("variant", ["qwen3", "mistral_window"])
+def test_knockout_with_prefix_in_a_layer_subset_equals_hf_layers(deep_engines, variant):
+    """bidirectional_layers: prefix attention in layers 1-2 only, causal in 0 and 3, window 3."""
+    engine, subset, window = deep_engines(variant), [1, 2], 3
+    df = knockout(engine, PROMPTS[:1], window=window, attention="prefix", bidirectional_layers=subset)
+    record = df.attrs["knockout"]["prompts"][0]
+    assert df.attrs["knockout"]["bidirectional_layers"] == subset
+    ids, t = record["token_ids"], len(record["token_ids"])
+    base = [mode_mask(t, "prefix" if i in subset else "causal", engine.windows[i]) for i in range(engine.n_layers)]
+    p = hf_final_probs(engine, ids, base)
+    top = int(p.argmax())
+    assert abs(df.top1_prob.iloc[0] - float(p[top])) <= TOL
+    everywhere = knockout(engine, PROMPTS[:1], window=window, attention="prefix")
+    assert abs(everywhere.top1_prob.iloc[0] - df.top1_prob.iloc[0]) > 1e-6, "the subset must change the baseline"
+    for row in df.itertuples():
+        first, last = window_layers(row.layer, window, engine.n_layers)
+        masks = [m.clone() for m in base]
+        for i in range(first, last + 1):
+            masks[i][t - 1, record["sources"][row.source]] = False
+        q = hf_final_probs(engine, ids, masks)
+        assert abs(row.top1_prob_masked - float(q[top])) <= TOL, (row.layer, row.source)
+    with pytest.raises(InterpError, match="out of range"):
+        knockout(engine, PROMPTS[:1], attention="prefix", bidirectional_layers=[7])

@@ -79,6 +79,30 @@ def test_rows_match_the_engine_knockout_semantics(engines):
             assert abs(row.l2_distance - (b - m).norm().item()) <= TOL
 
 
+def test_prefix_in_a_layer_subset_matches_the_engine_and_the_reference(engines):
+    """bidirectional_layers: single-layer rows equal engine.run(Knockout, bidirectional_layers) with captures,
+    and downstream rows (carried through the subset's masks) equal one engine forward per key."""
+    engine = engines("mistral_window")
+    ids, subset = list(range(30, 42)), [1]
+    kwargs = dict(attention="prefix", bidirectional_layers=subset)
+    df = mask_impact(engine, ids, **kwargs)
+    assert df.attrs["mask_impact"]["bidirectional_layers"] == subset
+    assert max_abs_diff(df, mask_impact(engine, ids, attention="prefix"), DIST) > 1e-3, "the subset must matter"
+    for layer in range(engine.n_layers):
+        capture = [("resid_pre", layer), ("resid_post", layer)]
+        run = lambda ko=None: engine.run([ids], capture=capture, knockout=ko, prefix_len=len(ids), **kwargs).cache
+        base = run()
+        for j in (0, 5, len(ids) - 1):
+            ko = run(Knockout(keys=[j], layers=[layer]))
+            b = (base["resid_post", layer] - base["resid_pre", layer])[0, -1]
+            m = (ko["resid_post", layer] - ko["resid_pre", layer])[0, -1]
+            row = df[(df.layer == layer) & (df.token_position == j) & (df.variant == "Full")].iloc[0]
+            assert abs(row.l2_distance - (b - m).norm().item()) <= TOL
+    down = dict(kwargs, downstream=True, knockout_queries="final", window=1, num_tokens=2)
+    fast, ref = mask_impact(engine, ids, **down), mask_impact(engine, ids, method="reference", **down)
+    assert max_abs_diff(fast, ref, DIST + ["kl", "top1_prob_delta"]) <= TOL
+
+
 def test_sliding_window_keys_out_of_reach_change_nothing(engines):
     engine = engines("mistral_window")  # window 5 on every layer
     df = mask_impact(engine, PROMPT)

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
 
 
 def knockout_cmd(
@@ -14,6 +14,7 @@ def knockout_cmd(
     model: ModelOpt = None,
     window: Annotated[int, typer.Option(help="Block the edges at the K layers centred on each layer (Geva et al. use 9).")] = 1,
     attention: Annotated[str, typer.Option(help="causal, or prefix (the prompt attends bidirectionally).")] = "causal",
+    bidirectional_layers: BidirectionalLayersOpt = None,
     limit: Annotated[Optional[int], typer.Option(help="Use only the first N rows.")] = None,
     out: Annotated[str, typer.Option(help="Directory for knockout.csv, summary.json and knockout.png.")] = "out/knockout",
     device: DeviceOpt = "cpu",
@@ -27,17 +28,19 @@ def knockout_cmd(
     from interp.analyses.knockout import check_options, knockout, knockout_summary
     from interp.analyses.knockout.files import write_knockout
     from interp.analyses.knockout.prompts import load_prompts
+    from interp.analyses.layer_sets import parse_bidirectional_layers
     from interp.errors import InterpError
     from interp.util.progress import progress_bar
 
     check_options(attention=attention, window=window)
+    subset = parse_bidirectional_layers(bidirectional_layers)
     if limit is not None and limit < 1:
         raise InterpError(f"--limit must be at least 1, not {limit}")
     rows, read_skipped = load_prompts(prompts)
     rows = rows[:limit] if limit else rows
     engine = load_quietly(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
     with progress_bar("knockout", len(rows)) as advance:
-        df = knockout(engine, rows, window=window, attention=attention, progress=advance)
+        df = knockout(engine, rows, window=window, attention=attention, bidirectional_layers=subset, progress=advance)
     info = df.attrs["knockout"]
     label = Path(model).name if model else "toy"
     summary = knockout_summary(engine, df, skipped=info["skipped"] + read_skipped, prompts_file=str(prompts),

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import AttentionOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
+from interp.cli.common import AttentionOpt, BidirectionalLayersOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
 from interp.errors import InterpError
 
 mask_impact_app = typer.Typer(
@@ -46,6 +46,7 @@ def mask_impact_cmd(
     out: Annotated[Optional[str], typer.Option(help="Result file (a directory with --config).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv (default) or parquet.")] = None,
     attention: AttentionOpt = "causal",
+    bidirectional_layers: BidirectionalLayersOpt = None,
     num_tokens: Annotated[int, typer.Option(help="Analyse, append the greedy token, repeat: K steps (stops at EOS).")] = 1,
     layers: Annotated[Optional[str], typer.Option(help="Layers to analyse, e.g. 0,3,5 or 2-6 (default: all).")] = None,
     method: Annotated[str, typer.Option(help="fast (exact, batched) or reference (one layer recompute per token).")] = "fast",
@@ -70,8 +71,11 @@ def mask_impact_cmd(
     from interp.analyses.mask_impact.batch import Job, load_jobs, run_jobs
     from interp.analyses.mask_impact.io import FORMATS, table_format
 
+    from interp.analyses.layer_sets import parse_bidirectional_layers
+
     check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens,
                   knockout_queries=knockout_queries, window=window)
+    subset = parse_bidirectional_layers(bidirectional_layers)
     if config is not None:
         jobs = load_jobs(config, default_num_tokens=num_tokens)
         out_dir, table_fmt = Path(out or "out/mask_impact"), table_format("result", fmt)
@@ -86,7 +90,7 @@ def mask_impact_cmd(
         jobs, models, out_dir, fmt=table_fmt, labels=model_labels(models), echo=typer.echo,
         load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code),
         settings=dict(attention=attention, layers=layers, method=method, head_space=head_space, downstream=downstream,
-                      knockout_queries=knockout_queries, window=window),
+                      knockout_queries=knockout_queries, window=window, bidirectional_layers=subset),
     )
     if html:  # one page per prompt; with several checkpoints, their results side by side
         from interp.view import write_view

@@ -32,6 +32,7 @@ from interp.analyses.mask_impact.carry import Variants, batch_size, carried_logi
 from interp.analyses.mask_impact.context import baseline_context
 from interp.analyses.mask_impact.metrics import kl_from_baseline
 from interp.engine import Engine
+from interp.engine.masks import check_layers
 from interp.errors import InterpError
 from interp.util.provenance import provenance
 
@@ -94,6 +95,7 @@ def knockout(
     *,
     window: int = 1,
     attention: str = "causal",
+    bidirectional_layers: Iterable[int] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> pd.DataFrame:
     """Block final → source edges at the `window` layers around each layer, for every prompt.
@@ -102,12 +104,15 @@ def knockout(
         counted (df.attrs["knockout"]["skipped"]).
     attention: "causal", or "prefix" (the prompt attends bidirectionally, as after a bidirectional
         prefill).
+    bidirectional_layers: the layers where `attention` applies (None: all); the others stay causal.
     progress: called with 1 after each prompt analysed.
 
     Returns one row per (prompt, layer, source) with the columns in COLUMNS; a source with no
     token in a prompt (e.g. no non-subject token) has no rows for it.
     """
     check_options(attention=attention, window=window)
+    if bidirectional_layers is not None:
+        bidirectional_layers = sorted(check_layers(bidirectional_layers, engine.n_layers))
     usable, skipped = [], 0
     for row in prompts:
         parsed = fact_prompt(engine, row)
@@ -119,13 +124,14 @@ def knockout(
         raise InterpError(f"no usable prompts ({skipped} skipped): give rows with a prompt and a subject found in it")
     frames = []
     for index, fact in enumerate(usable):
-        frames.append(_prompt_rows(engine, index, fact, int(window), attention))
+        frames.append(_prompt_rows(engine, index, fact, int(window), attention, bidirectional_layers))
         if progress is not None:
             progress(1)
     df = pd.DataFrame([row for frame in frames for row in frame], columns=list(COLUMNS))
     df.attrs[ATTRS_KEY] = {
         "attention": attention,
         "window": int(window),
+        "bidirectional_layers": None if bidirectional_layers is None else sorted(set(bidirectional_layers)),
         "n_prompts": len(usable),
         "skipped": skipped,
         "sources": list(SOURCES),
@@ -139,11 +145,13 @@ def knockout(
     return df
 
 
-def _prompt_rows(engine: Engine, index: int, fact: FactPrompt, window: int, attention: str) -> list[dict]:
+def _prompt_rows(engine: Engine, index: int, fact: FactPrompt, window: int, attention: str,
+                 bidirectional_layers: Iterable[int] | None = None) -> list[dict]:
     ids = torch.tensor([fact.token_ids], device=engine.device)
     t = ids.shape[1]
     ctx = baseline_context(engine, ids, [], attention=attention, prefix_len=t if attention == "prefix" else None,
-                           attn_impl="explicit", carry_layers=range(engine.n_layers))
+                           attn_impl="explicit", carry_layers=range(engine.n_layers),
+                           bidirectional_layers=bidirectional_layers)
     cells = [(layer, source) for layer in range(engine.n_layers) for source in SOURCES if fact.sources[source]]
     windows = [window_layers(layer, window, engine.n_layers) for layer, _ in cells]
     keys = torch.zeros(len(cells), t, dtype=torch.bool, device=ids.device)  # [J,T]: the source's positions

@@ -105,6 +105,7 @@ def mask_impact(
     downstream: bool = False,
     knockout_queries: str = "all",
     window: int = 1,
+    bidirectional_layers: Iterable[int] | None = None,
     chunk_size: int | None = None,
     eos_token_id: int | None = None,
     progress: Callable[[int], None] | None = None,
@@ -121,6 +122,7 @@ def mask_impact(
         removes key j for every query (every later position can change); "final" only the final
         query's edge to j (Geva et al.; single-token steps over the baseline's keys and values).
         window=K applies it at the K layers centred on l. Single-layer rows are unaffected by both.
+    bidirectional_layers: the layers where `attention` applies (None: all); the others stay causal.
     chunk_size: knockouts computed together (bounds memory); by default sized to ~16M elements.
     progress: called with 1 after each (step, layer).
 
@@ -146,7 +148,8 @@ def mask_impact(
     for step in range(int(num_tokens)):
         carry = range(window_layers(chosen[0], window, engine.n_layers)[0], engine.n_layers) if downstream else ()
         ctx = baseline_context(engine, ids, chosen, attention=attention, prefix_len=prefix_len,
-                               attn_impl="explicit" if downstream else "auto", carry_layers=carry)
+                               attn_impl="explicit" if downstream else "auto", carry_layers=carry,
+                               bidirectional_layers=bidirectional_layers)
         carried = (knockout_queries, int(window)) if downstream else None
         frames.append(_step_frame(ctx, step, chosen, method, head_space, carried, chunk_size, progress))
         next_id = int(ctx.last_logits.argmax())
@@ -164,6 +167,7 @@ def mask_impact(
         "prompt": prompt if isinstance(prompt, str) else engine.tokenizer.decode(ids[0, :prompt_len].tolist()),
         "mode": attention,
         "prefix_len": prefix_len,
+        "bidirectional_layers": ctx.bidirectional_layers,
         "method": method,
         "head_space": head_space,
         "downstream": downstream,

@@ -3,7 +3,8 @@
 Every method recomputes from *unmodified* inputs, so they share this: the baseline resid_pre
 and q/k/v per layer (the fast methods reuse them instead of recomputing, and knockouts carried
 to the logits attend to the baseline keys/values of the positions they cannot change), the
-rotary tables, and the attention visibility of the chosen mode, per sliding window.
+rotary tables, and the attention visibility of the chosen mode, per sliding window and, with
+`bidirectional_layers`, per kind of layer (the mode's layers, the causal rest).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Iterable
 import torch
 
 from interp.engine import Engine, visibility
-from interp.engine.masks import prefix_lengths
+from interp.engine.masks import check_layers, layer_prefix_lengths
 
 
 @dataclass
@@ -33,8 +34,9 @@ class StepContext:
     cos: torch.Tensor  # [1,T,dh]
     sin: torch.Tensor  # [1,T,dh]
     query_scale: torch.Tensor | None  # [1,T]
-    visible: dict[int | None, torch.Tensor]  # window → [1,T,T] bool (mode mask, before knockouts)
+    visible: dict[tuple[int | None, bool], torch.Tensor]  # (window, layer under the mode) → [1,T,T] bool, before knockouts
     last_logits: torch.Tensor  # [V] baseline next-token logits at f
+    bidirectional_layers: list[int] | None = None  # where `attention` applies (None: every layer); the rest causal
 
     @property
     def length(self) -> int:
@@ -45,8 +47,10 @@ class StepContext:
         return self.length - 1
 
     def layer_visibility(self, layer: int) -> torch.Tensor:
-        """[1,T,T] bool: the mode's mask at `layer` (its sliding window, if any)."""
-        return self.visible[self.engine.windows[layer]]
+        """[1,T,T] bool: the mode's mask at `layer` (its sliding window, if any; causal outside
+        `bidirectional_layers`)."""
+        under_mode = self.bidirectional_layers is None or layer in self.bidirectional_layers
+        return self.visible[self.engine.windows[layer], under_mode]
 
     def final_row_visibility(self, layer: int) -> torch.Tensor:
         """[T] bool: which keys the final position sees at `layer`."""
@@ -69,7 +73,7 @@ class StepContext:
 @torch.no_grad()
 def baseline_context(
     engine: Engine, ids: torch.Tensor, layers: Iterable[int], *, attention: str, prefix_len: int | None,
-    attn_impl: str = "auto", carry_layers: Iterable[int] = (),
+    attn_impl: str = "auto", carry_layers: Iterable[int] = (), bidirectional_layers: Iterable[int] | None = None,
 ) -> StepContext:
     """Run the unmodified forward once and keep what the methods need.
 
@@ -77,15 +81,22 @@ def baseline_context(
     knockouts are carried through to the logits (resid_pre, k, v kept).
     attn_impl="explicit" makes the baseline logits come from the same attention code as knocked-out
     forwards (used when logits are compared); otherwise SDPA is the faster choice.
+    bidirectional_layers: the layers where `attention` applies (None: all), the others causal.
     """
     layers, carried = list(layers), sorted(set(carry_layers))
     capture = [(name, layer) for layer in layers for name in ("resid_pre", "q", "k", "v")]
     capture += [(name, layer) for layer in carried for name in ("resid_pre", "k", "v")]
     kept = sorted(set(layers) | set(carried))
-    run = engine.run(ids, attention=attention, prefix_len=prefix_len, capture=capture, logits="last", attn_impl=attn_impl)
+    subset = None if bidirectional_layers is None else sorted(check_layers(bidirectional_layers, engine.n_layers))
+    run = engine.run(ids, attention=attention, prefix_len=prefix_len, capture=capture, logits="last", attn_impl=attn_impl,
+                     bidirectional_layers=subset)
     positions, valid = run.positions, run.attention_mask
-    prefix = prefix_lengths(attention, prefix_len, 1, ids.device)
-    visible = {w: visibility(positions, valid, positions, valid, prefix, w) for w in set(engine.windows)}
+    per_layer = layer_prefix_lengths(attention, prefix_len, 1, ids.device, engine.n_layers, subset)
+    visible = {}
+    for layer, (window, prefix) in enumerate(zip(engine.windows, per_layer)):
+        key = (window, subset is None or layer in subset)
+        if key not in visible:
+            visible[key] = visibility(positions, valid, positions, valid, prefix, window)
     x0 = run.cache["resid_pre", kept[0]]
     cos, sin, query_scale = engine.position_embeddings(x0, positions)
     return StepContext(
@@ -103,6 +114,7 @@ def baseline_context(
         query_scale=query_scale,
         visible=visible,
         last_logits=run.logits[0, -1],
+        bidirectional_layers=subset,
     )
 
 

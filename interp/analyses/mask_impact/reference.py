@@ -43,7 +43,7 @@ def reference_logits(ctx: StepContext, first: int, last: int, removed: torch.Ten
                             queries=[ctx.final] if queries == "final" else None) if key >= 0 else None
         run = ctx.engine.run(
             ctx.ids, attention=ctx.attention, prefix_len=ctx.prefix_len, knockout=knockout,
-            logits="last", attn_impl="explicit",
+            logits="last", attn_impl="explicit", bidirectional_layers=ctx.bidirectional_layers,
         )
         rows.append(run.logits[0, -1])
     return torch.stack(rows)
