@@ -34,11 +34,16 @@ def load(
     dtype: str | torch.dtype | None = "float32",
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
+    device_map: str | dict | None = None,
 ) -> Engine:
-    """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine."""
+    """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine.
+
+    device_map="auto" spreads a model too big for one device over all of them (accelerate).
+    """
     from interp.engine import load_engine
 
-    return load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    return load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code,
+                       device_map=device_map)
 
 
 __all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model"]

@@ -42,7 +42,7 @@ POST_FINETUNE_MODES = ("prefix", "causal")
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PRESET = "toy"
 REQUIRED_KEYS = ("model", "tasks", "limit", "batch_size", "dtype", "device", "runs_dir", "seed", "finetune")
-OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset")
+OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "device_map")
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir")
 
@@ -128,6 +128,7 @@ def _checked(config: dict) -> dict:
     config.setdefault("data_dir", None)
     config.setdefault("trust_remote_code", False)
     config.setdefault("threads", None)
+    config.setdefault("device_map", None)
     return config
 
 
@@ -181,7 +182,11 @@ class RunLog:
         self.echo = echo
 
     def __call__(self, message: str) -> None:
+        from interp.util.distributed import is_main
+
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        if not is_main():  # torchrun / accelerate launch: one log, rank 0's
+            return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(f"{stamp}  {message}\n")
         if self.echo is not None:
@@ -217,7 +222,9 @@ def run_stage(
         _check_resumable(previous, config, stage)
         run_dir = previous
     else:
-        run_dir = new_run_dir(runs_dir, stage)
+        from interp.util.distributed import main_decides
+
+        run_dir = main_decides(lambda: new_run_dir(runs_dir, stage))  # one run directory for all ranks
     device = resolve_device(config["device"])
     write_text(run_dir / "config.yaml", yaml.safe_dump({"stage": stage, **config, "resolved_device": device},
                                                       sort_keys=False))
@@ -245,7 +252,10 @@ def _load(model: str, config: dict, device: str):
     from interp.util.logs import quiet_transformers
 
     quiet_transformers()
-    return interp.load(model, dtype=config["dtype"], device=device, trust_remote_code=bool(config["trust_remote_code"]))
+    from interp.util.distributed import local_device
+
+    return interp.load(model, dtype=config["dtype"], device=local_device(device),
+                       trust_remote_code=bool(config["trust_remote_code"]), device_map=config.get("device_map"))
 
 
 def _eval_kwargs(config: dict) -> dict:

@@ -6,7 +6,9 @@ from typing import Annotated
 
 import typer
 
-from interp.cli.common import AttentionOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt
+from interp.cli.common import (
+    AttentionOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt,
+)
 
 
 def predict(
@@ -15,6 +17,7 @@ def predict(
     attention: AttentionOpt = "causal",
     top_k: Annotated[int, typer.Option(help="How many next tokens to show.")] = 5,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
@@ -22,7 +25,7 @@ def predict(
     from interp.analyses.predict import top_next_tokens
 
     text = read_prompt(prompt)
-    engine = load_quietly(model, device, dtype, trust_remote_code)
+    engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     for token, prob in top_next_tokens(engine, text, attention=attention, k=top_k):
         typer.echo(f"{prob:8.4f}  {token!r}")
 
@@ -33,11 +36,12 @@ def generate(
     attention: AttentionOpt = "causal",
     max_new_tokens: Annotated[int, typer.Option(help="Stop after this many tokens (or at EOS).")] = 20,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
     """Greedy text after PROMPT; --attention prefix prefills the prompt bidirectionally, then decodes causally."""
     text = read_prompt(prompt)
-    engine = load_quietly(model, device, dtype, trust_remote_code)
+    engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     out = engine.generate(text, max_new_tokens=max_new_tokens, attention=attention)
     typer.echo(text + out.texts[0])

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
 
 
 def split_tasks(tasks: str) -> list[str]:
@@ -33,6 +33,7 @@ def eval_cmd(
         help="Local benchmark files: DATA_DIR/<task>/<split>.jsonl (default: the Hugging Face hub).")] = None,
     resume: Annotated[bool, typer.Option(help="Skip tasks already finished in OUT.")] = False,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
@@ -43,7 +44,7 @@ def eval_cmd(
 
     check_mode(attention)
     loaded = load_tasks(split_tasks(tasks), limit=limit, data_dir=data_dir)  # before the model: fail fast
-    engine = load_quietly(model, device, dtype, trust_remote_code)
+    engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     metrics = evaluate(engine, loaded, attention=attention, limit=limit, batch_size=batch_size, data_dir=data_dir,
                        out_dir=out, resume=resume, log=lambda line: typer.echo(line, err=True))
     typer.echo(format_metrics(metrics))

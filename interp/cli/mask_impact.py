@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import AttentionOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
+from interp.cli.common import AttentionOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
 from interp.errors import InterpError
 
 mask_impact_app = typer.Typer(
@@ -53,6 +53,7 @@ def mask_impact_cmd(
     downstream: Annotated[bool, typer.Option("--downstream", help="Also carry each knockout to the logits (Logits rows, kl, top1_prob_delta).")] = False,
     config: Annotated[Optional[str], typer.Option(help="prompts.yaml: named prompts, each with num_tokens and enabled.")] = None,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
@@ -80,7 +81,7 @@ def mask_impact_cmd(
     models = model or [None]
     run_jobs(
         jobs, models, out_dir, fmt=table_fmt, labels=model_labels(models), echo=typer.echo,
-        load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code),
+        load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map),
         settings=dict(attention=attention, layers=layers, method=method, head_space=head_space, downstream=downstream),
     )
 

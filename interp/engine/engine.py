@@ -31,6 +31,15 @@ AttnImpl = Literal["auto", "sdpa", "explicit"]
 LogitsWanted = Literal["all", "last", "none"]
 
 
+def module_device(module: nn.Module, default: torch.device | None = None) -> torch.device:
+    """Where a module's weights (or buffers) live: where it runs under a device_map."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return default if default is not None else torch.device("cpu")
+
+
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
     x1, x2 = x.chunk(2, dim=-1)
     return torch.cat((-x2, x1), dim=-1)
@@ -102,6 +111,8 @@ class Engine:
         self.d_head: int = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         self.max_positions: int | None = getattr(c, "max_position_embeddings", None)
         self.windows: list[int | None] = [spec.sliding_window(c, i) for i in range(self.n_layers)]
+        # Placement (device_map): each layer runs where its weights are; activations follow.
+        self.layer_devices: list[torch.device] = [module_device(layer) for layer in self.decoder.layers]
         self.gradient_checkpointing = False
 
     # ----------------------------------------------------------------- properties
@@ -206,7 +217,7 @@ class Engine:
             for w in set(self.windows):
                 masks[w] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
 
-        x = self.decoder.embed_tokens(ids)  # [B,T,D]
+        x = self.decoder.embed_tokens(ids.to(module_device(self.decoder.embed_tokens)))  # [B,T,D]
         cos, sin, query_scale = self.position_embeddings(x, positions)
         step = _Step(
             cos=cos, sin=sin, query_scale=query_scale, masks=masks, knockouts=knockouts,
@@ -221,10 +232,10 @@ class Engine:
 
         out_logits = None
         if logits != "none" or "ln_final" in wanted or "logits" in wanted:
-            h = self.decoder.norm(x)
+            h = self.decoder.norm(x.to(module_device(self.decoder.norm)))
             self._keep(step, "ln_final", None, h)
             if logits != "none" or "logits" in wanted:
-                out_logits = self.lm_head(h[:, -1:] if logits == "last" else h)
+                out_logits = self.lm_head((h[:, -1:] if logits == "last" else h).to(self.device))
                 self._keep(step, "logits", None, out_logits)
         return RunResult(out_logits, step.cache, step.new_past, ids, mask, positions)
 
@@ -233,8 +244,9 @@ class Engine:
     def _layer(self, layer: int, x: torch.Tensor, step: _Step) -> torch.Tensor:
         """One decoder layer of `run`: the mode's mask at this layer, minus its knockouts."""
         allowed = None  # plain causal: SDPA's is_causal, no mask tensor
+        x = x.to(self.layer_devices[layer])
         if not step.causal_fast:
-            allowed = step.masks[self.windows[layer]]  # [B,1,Tq,Tk]
+            allowed = step.masks[self.windows[layer]].to(x.device)  # [B,1,Tq,Tk]
             t_q = x.shape[1]
             t_k = t_q + (step.past.length if step.past is not None else 0)
             removed = knockout_mask(step.knockouts, layer, self.n_heads, t_q, t_k, x.device)
@@ -266,6 +278,11 @@ class Engine:
         """
         block = self.layers[layer]
         attn = block.self_attn
+        dev = self.layer_devices[layer]
+        if x.device != dev or cos.device != dev:  # placed over several devices (device_map)
+            x, cos, sin = x.to(dev), cos.to(dev), sin.to(dev)
+            query_scale = query_scale.to(dev) if query_scale is not None else None
+            allowed = allowed.to(dev) if allowed is not None else None
         self._keep(step, "resid_pre", layer, x)
         q, k, v = self.qkv(layer, block.input_layernorm(x), cos, sin, query_scale)  # [B,H|KH,T,dh]
         self._keep(step, "q", layer, lambda: rearrange(q, "b h t d -> b t h d"))
@@ -302,7 +319,8 @@ class Engine:
         self, x: torch.Tensor, positions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """cos, sin [B,T,dh] from the checkpoint's rotary module, and any query scale [B,T]."""
-        cos, sin = self.decoder.rotary_emb(x, positions)
+        rotary = module_device(self.decoder.rotary_emb, x.device)
+        cos, sin = self.decoder.rotary_emb(x.to(rotary), positions.to(rotary))
         query_scale = self.spec.query_scaling(self.config, positions) if self.spec.query_scaling else None
         return cos, sin, query_scale
 

@@ -106,3 +106,12 @@ def map_sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T], *, everywh
     """
     init()
     return gather(fn(shard(items)), everywhere=everywhere)
+
+
+def main_decides(fn: Callable[[], R]) -> R:
+    """fn() on rank 0 only, its (picklable) result sent to every rank: e.g. one new run directory."""
+    if not init():
+        return fn()
+    box = [fn() if is_main() else None]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]  # type: ignore[return-value]
