@@ -244,6 +244,9 @@ def run_stage(
     else:
         _run_post_finetune(config, tasks, device, targets, run_dir, resume, log, show_progress)
     log(f"stage {stage} finished: {run_dir / 'metrics.json'}")
+    from interp.util.distributed import barrier
+
+    barrier()  # rank 0 has written the files every rank may read next
     return run_dir
 
 
