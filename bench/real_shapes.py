@@ -161,10 +161,10 @@ def bench_model(name: str, args, device: torch.device) -> dict:
     repeats, warmup = (1, 0) if big else (args.repeats, 1)
     full = CONFIGS[name][1]["num_hidden_layers"]
     row = {"model": name if engine.n_layers == full else f"{name} {engine.n_layers}/{full}L", "params": sum(p.numel() for p in engine.model.parameters()), "weights": weights}
+    with torch.enable_grad():  # every layer's activations, as a forward keeps them for backward
+        _, row["kept_peak"], _ = timed(lambda: engine.run(ids).logits.sum(), device, 1, 0)
     with torch.inference_mode():
         row["forward_s"], row["forward_peak"], ours = timed(lambda: engine.run(ids).logits, device, repeats, warmup)
-        with torch.enable_grad():  # every layer's activations, as a forward keeps them for backward
-            _, row["kept_peak"], _ = timed(lambda: engine.run(ids).logits.sum(), device, 1, 0)
         row["hf_s"], _, theirs = timed(lambda: engine.model(ids).logits, device, repeats, warmup)
         row["max_diff"] = float((ours - theirs).abs().max())
         del ours, theirs
