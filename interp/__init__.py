@@ -32,15 +32,18 @@ def load(
     dtype: str | torch.dtype | None = "float32",
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
+    device_map: str | dict | None = None,
 ) -> Engine:
     """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine.
 
     `engine.name` is the model as given ("toy", a hub id, the path typed), never this machine's
-    install path: results and reports record it.
+    install path: results and reports record it. device_map="auto" spreads a model too big for one
+    device over all of them (accelerate).
     """
     from interp.engine import load_engine
 
-    engine = load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code)
+    engine = load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code,
+                         device_map=device_map)
     engine.name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     return engine
 

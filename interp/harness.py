@@ -39,6 +39,7 @@ from interp.analyses.evaluate import (
     score_requests,
 )
 from interp.errors import InterpError, one_line
+from interp.util.distributed import map_sharded
 from interp.util.progress import progress_bar
 
 log = logging.getLogger(__name__)
@@ -167,12 +168,19 @@ class InterpLM(LM):
             raise InterpError(f"max_gen_toks {max_gen} leaves no room for a prompt in {self.max_length} positions")
         prompts = [self._prompt_ids(requests[i].args[0], self.max_length - max_gen) for i in members]
         order = sorted(range(len(members)), key=lambda k: -len(prompts[k]))  # similar lengths batch together
-        for start in range(0, len(order), self.batch_size):
-            chunk = order[start:start + self.batch_size]
-            texts = self._generate([prompts[k] for k in chunk], max_gen)
+        chunks = [order[start:start + self.batch_size] for start in range(0, len(order), self.batch_size)]
+
+        def run(mine: list[list[int]]) -> list[list[str]]:
+            texts = []
+            for chunk in mine:
+                texts.append(self._generate([prompts[k] for k in chunk], max_gen))
+                advance(len(chunk))
+            return texts
+
+        # Under torchrun / accelerate launch each rank decodes every world_size-th batch; all ranks get all texts.
+        for chunk, texts in zip(chunks, map_sharded(run, chunks)):
             for k, text in zip(chunk, texts):
                 out[members[k]] = postprocess_generated_text(text, until, None)
-            advance(len(chunk))
 
     # ----------------------------------------------------------------- helpers
     def _prompt_ids(self, context: str, room: int) -> list[int]:
@@ -240,6 +248,8 @@ def run_harness(
         raise
     except Exception as exc:  # a task's data unreachable, a bad task config: lm-eval's message, on one line
         raise InterpError(f"lm-eval could not run {', '.join(tasks)}: {one_line(exc, 300)}") from None
+    if results is None:  # lm-eval returns the results on the main process only (torchrun / accelerate launch)
+        return {}
     samples = results.pop("samples", {})
     results["interp"] = {
         "model": lm.engine.name or str(model), "attention": attention, "leaky": lm.leaky,

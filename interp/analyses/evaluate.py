@@ -46,6 +46,7 @@ from interp.data.tasks import Task, load_task, task_key
 from interp.engine import Engine
 from interp.engine.masks import check_layers, check_mode
 from interp.errors import InterpError
+from interp.util.distributed import map_sharded
 from interp.util.io import write_json, write_table
 from interp.util.progress import progress_bar
 
@@ -251,25 +252,34 @@ def score_encoded(
     bidirectional_layers: the layers where `attention` applies (None: all); the others are causal.
 
     Items are run longest first so a batch pads little; results come back in input order.
+    Under torchrun / accelerate launch each rank runs every world_size-th batch (the very batches
+    one process would run, so the scores are bit-identical) and every rank gets all results.
     """
     check_mode(attention)
     if batch_size < 1:
         raise InterpError(f"batch size must be ≥ 1, not {batch_size}")
     scorer = _score_full_sequences if attention == "bidirectional" else _score_from_context_cache
     order = sorted(range(len(encoded)), key=lambda i: -(len(encoded[i].context) + max(map(len, encoded[i].choices))))
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def run_batches(mine: list[list[int]]) -> list[tuple[list[float], list[int], list[bool]]]:
+        out = []
+        for idx in mine:
+            scores = scorer(engine, [encoded[i] for i in idx], attention, bidirectional_layers)
+            out.append(tuple(t.tolist() for t in scores))
+            if advance is not None:
+                advance(len(idx))
+        return out
+
     results: list[ItemScores | None] = [None] * len(encoded)
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
+    for idx, (sums, counts, greedy) in zip(batches, map_sharded(run_batches, batches)):
         batch = [encoded[i] for i in idx]
-        sums, counts, greedy = (t.tolist() for t in scorer(engine, batch, attention, bidirectional_layers))
         offset = 0
         for i, e in zip(idx, batch):
             k = len(e.choices)
             results[i] = ItemScores(sums[offset:offset + k], [int(c) for c in counts[offset:offset + k]],
                                     [bool(g) for g in greedy[offset:offset + k]])
             offset += k
-        if advance is not None:
-            advance(len(idx))
     return results  # type: ignore[return-value]
 
 

@@ -32,6 +32,7 @@ from interp.data.instructions import (
 from interp.engine import Engine
 from interp.engine.masks import check_layers, check_mode
 from interp.errors import InterpError
+from interp.util.distributed import launched
 from interp.util.io import write_json
 from interp.util.provenance import provenance
 
@@ -96,7 +97,9 @@ class _EngineTrainer(Trainer):
         if not self.args.should_save:
             return
         os.makedirs(output_dir, exist_ok=True)
-        self.accelerator.unwrap_model(self.model).hf_model.save_pretrained(output_dir)
+        # Under FSDP the Trainer passes the consolidated full state dict (the wrapper's keys are the
+        # HF model's); the model's own tensors would be this rank's shards.
+        self.accelerator.unwrap_model(self.model).hf_model.save_pretrained(output_dir, state_dict=state_dict)
         if self.processing_class is not None:
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
@@ -146,8 +149,9 @@ def resolve_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, 
     trainer_kwargs = {**defaults, **{k: v for k, v in resolved.items() if k not in OWN_OPTIONS}}
     if resolved["warmup_ratio"] and "warmup_steps" not in options:
         trainer_kwargs["warmup_steps"] = float(resolved["warmup_ratio"])  # a float < 1 is a ratio
-    if resolved["bf16"] and not torch.cuda.is_available():
-        trainer_kwargs.setdefault("use_cpu", True)  # CPU autocast; TrainingArguments refuses bf16 otherwise
+    if (resolved["bf16"] or launched()) and not torch.cuda.is_available():
+        # CPU autocast (TrainingArguments refuses bf16 otherwise); under torchrun, DDP over gloo
+        trainer_kwargs.setdefault("use_cpu", True)
     if resolved["eval_steps"] is not None:
         trainer_kwargs.setdefault("eval_strategy", "steps")
     else:
@@ -251,6 +255,9 @@ def finetune(
 
     checkpoint = _resume_point(out, resume)
     eval_initial = trainer.evaluate()["eval_loss"] if eval_examples and checkpoint is None else None
+    # accelerate marks a model prepared for evaluation as prepared for good, so train() would skip
+    # the DDP wrap and each rank would train alone on its shard: clear the mark first.
+    vars(wrapper).pop("_is_accelerate_prepared", None)
     train_output = trainer.train(resume_from_checkpoint=checkpoint)
     eval_final = trainer.evaluate()["eval_loss"] if eval_examples else None
 

@@ -46,7 +46,8 @@ POST_FINETUNE_MODES = ("prefix", "causal")
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PRESET = "toy"
 REQUIRED_KEYS = ("model", "tasks", "limit", "batch_size", "dtype", "device", "runs_dir", "seed", "finetune")
-OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "format", "bidirectional_layers", "sweep_layers")
+OPTIONAL_KEYS = ("data_dir", "trust_remote_code", "threads", "preset", "format", "bidirectional_layers", "sweep_layers",
+                 "device_map")
 # Settings a resumed run must share with the run it continues.
 RESUME_KEYS = ("model", "tasks", "limit", "dtype", "data_dir", "format", "bidirectional_layers", "sweep_layers")
 
@@ -121,6 +122,7 @@ def _checked(config: dict) -> dict:
     config.setdefault("format", DEFAULT_FORMAT)  # the benchmarks' prompt format: lm-eval or seed
     check_format(config["format"])
     _check_layer_settings(config)
+    config.setdefault("device_map", None)
     return config
 
 
@@ -193,7 +195,11 @@ class RunLog:
         self.echo = echo
 
     def __call__(self, message: str) -> None:
+        from interp.util.distributed import is_main
+
         stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+        if not is_main():  # torchrun / accelerate launch: one log, rank 0's
+            return
         with open(self.path, "a", encoding="utf-8") as handle:
             handle.write(f"{stamp}  {message}\n")
         if self.echo is not None:
@@ -231,7 +237,9 @@ def run_stage(
         _check_resumable(previous, config, stage)
         run_dir = previous
     else:
-        run_dir = new_run_dir(runs_dir, stage)
+        from interp.util.distributed import main_decides
+
+        run_dir = main_decides(lambda: new_run_dir(runs_dir, stage))  # one run directory for all ranks
     device = resolve_device(config["device"])
     write_text(run_dir / "config.yaml", yaml.safe_dump({"stage": stage, **config, "resolved_device": device},
                                                       sort_keys=False))
@@ -253,6 +261,9 @@ def run_stage(
     else:
         _run_post_finetune(config, tasks, device, targets, run_dir, resume, log, show_progress)
     log(f"stage {stage} finished: {run_dir / 'metrics.json'}")
+    from interp.util.distributed import barrier
+
+    barrier()  # rank 0 has written the files every rank may read next
     return run_dir
 
 
@@ -261,7 +272,10 @@ def _load(model: str, config: dict, device: str):
     from interp.util.logs import quiet_transformers
 
     quiet_transformers()
-    return interp.load(model, dtype=config["dtype"], device=device, trust_remote_code=bool(config["trust_remote_code"]))
+    from interp.util.distributed import local_device
+
+    return interp.load(model, dtype=config["dtype"], device=local_device(device),
+                       trust_remote_code=bool(config["trust_remote_code"]), device_map=config.get("device_map"))
 
 
 def _eval_kwargs(config: dict, mode: str = "causal") -> dict:

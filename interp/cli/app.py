@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -47,6 +48,10 @@ app.command("demo")(demo)
 
 def main() -> None:
     """Entry point: InterpError (bad input) → one line on stderr, exit code 2, no traceback."""
+    from interp.util.distributed import is_main
+
+    if not is_main():  # torchrun / accelerate launch: rank 0 prints the tables, every rank its errors
+        sys.stdout = open(os.devnull, "w")
     try:
         app()
     except InterpError as err:

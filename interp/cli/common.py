@@ -31,13 +31,26 @@ BidirectionalLayersOpt = Annotated[
 ]
 
 
-def load_quietly(model: str | None, device: str = "cpu", dtype: str = "float32", trust_remote_code: bool = False):
-    """interp.load with transformers' progress bars and warnings silenced for the terminal."""
+DeviceMapOpt = Annotated[
+    Optional[str],
+    typer.Option("--device-map", help="auto (or balanced, sequential): spread a model too big for one GPU over all "
+                                      "visible GPUs with accelerate; replaces --device."),
+]
+
+
+def load_quietly(model: str | None, device: str = "cpu", dtype: str = "float32", trust_remote_code: bool = False,
+                 device_map: str | None = None):
+    """interp.load with transformers' progress bars and warnings silenced for the terminal.
+
+    Under torchrun / accelerate launch, --device cuda means this process's own GPU.
+    """
     import interp
+    from interp.util.distributed import local_device
     from interp.util.logs import quiet_transformers
 
     quiet_transformers()
-    return interp.load(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    return interp.load(model, device=local_device(device), dtype=dtype, trust_remote_code=trust_remote_code,
+                       device_map=device_map)
 
 
 def read_prompt(prompt: str) -> str:

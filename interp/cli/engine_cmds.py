@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from interp.cli.common import (
-    AttentionOpt, BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt,
+    AttentionOpt, BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly, read_prompt,
 )
 
 
@@ -17,6 +17,7 @@ def predict(
     attention: AttentionOpt = "causal",
     top_k: Annotated[int, typer.Option(help="How many next tokens to show.")] = 5,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
@@ -24,7 +25,7 @@ def predict(
     from interp.analyses.predict import top_next_tokens
 
     text = read_prompt(prompt)
-    engine = load_quietly(model, device, dtype, trust_remote_code)
+    engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     for token, prob in top_next_tokens(engine, text, attention=attention, k=top_k):
         typer.echo(f"{prob:8.4f}  {token!r}")
 
@@ -36,6 +37,7 @@ def generate(
     max_new_tokens: Annotated[int, typer.Option(help="Stop after this many tokens (or at EOS).")] = 20,
     bidirectional_layers: BidirectionalLayersOpt = None,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
@@ -44,6 +46,6 @@ def generate(
 
     text = read_prompt(prompt)
     layers = parse_bidirectional_layers(bidirectional_layers)
-    engine = load_quietly(model, device, dtype, trust_remote_code)
+    engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     out = engine.generate(text, max_new_tokens=max_new_tokens, attention=attention, bidirectional_layers=layers)
     typer.echo(text + out.texts[0])

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
 
 
 def split_tasks(tasks: str) -> list[str]:
@@ -37,6 +37,7 @@ def eval_cmd(
                          "(the ministral3 ablation's). Toy tasks and .jsonl files have their own.")] = "lm-eval",
     resume: Annotated[bool, typer.Option(help="Skip tasks already finished in OUT.")] = False,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
 ) -> None:
@@ -49,7 +50,7 @@ def eval_cmd(
     check_mode(attention)
     layers = parse_bidirectional_layers(bidirectional_layers)
     loaded = load_tasks(split_tasks(tasks), limit=limit, data_dir=data_dir, format=format)  # before the model: fail fast
-    engine = load_quietly(model, device, dtype, trust_remote_code)
+    engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     metrics = evaluate(engine, loaded, attention=attention, limit=limit, batch_size=batch_size, data_dir=data_dir,
                        format=format, out_dir=out, resume=resume, log=lambda line: typer.echo(line, err=True),
                        bidirectional_layers=layers)

@@ -42,5 +42,6 @@ def harness_cmd(
     results = run_harness(model, split_tasks(tasks), out_dir=out, attention=attention, num_fewshot=num_fewshot,
                           limit=limit, include_path=include_path, batch_size=batch_size, device=device, dtype=dtype,
                           trust_remote_code=trust_remote_code, seed=seed)
-    typer.echo(format_results(results))
-    typer.echo(f"wrote {Path(out) / 'results.json'} and samples_<task>.jsonl")
+    if results:  # empty on the other processes of a torchrun / accelerate launch: rank 0 reports
+        typer.echo(format_results(results))
+        typer.echo(f"wrote {Path(out) / 'results.json'} and samples_<task>.jsonl")

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
 
 
 def knockout_cmd(
@@ -18,6 +18,7 @@ def knockout_cmd(
     limit: Annotated[Optional[int], typer.Option(help="Use only the first N rows.")] = None,
     out: Annotated[str, typer.Option(help="Directory for knockout.csv, summary.json and knockout.png.")] = "out/knockout",
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
     html: Annotated[bool, typer.Option("--html", help="Also write the interactive viewer (OUT/view.html).")] = False,
@@ -38,7 +39,7 @@ def knockout_cmd(
         raise InterpError(f"--limit must be at least 1, not {limit}")
     rows, read_skipped = load_prompts(prompts)
     rows = rows[:limit] if limit else rows
-    engine = load_quietly(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code)
+    engine = load_quietly(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map)
     with progress_bar("knockout", len(rows)) as advance:
         df = knockout(engine, rows, window=window, attention=attention, bidirectional_layers=subset, progress=advance)
     info = df.attrs["knockout"]

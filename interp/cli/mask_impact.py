@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import AttentionOpt, BidirectionalLayersOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
+from interp.cli.common import AttentionOpt, BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
 from interp.errors import InterpError
 
 mask_impact_app = typer.Typer(
@@ -56,6 +56,7 @@ def mask_impact_cmd(
     window: Annotated[int, typer.Option(help="With --downstream: knock out at the K layers centred on each layer.")] = 1,
     config: Annotated[Optional[str], typer.Option(help="prompts.yaml: named prompts, each with num_tokens and enabled.")] = None,
     device: DeviceOpt = "cpu",
+    device_map: DeviceMapOpt = None,
     dtype: DtypeOpt = "float32",
     trust_remote_code: TrustOpt = False,
     html: Annotated[bool, typer.Option("--html", help="Also write the interactive viewer (<name>.html) beside the results.")] = False,
@@ -88,7 +89,7 @@ def mask_impact_cmd(
     models = model or [None]
     paths = run_jobs(
         jobs, models, out_dir, fmt=table_fmt, labels=model_labels(models), echo=typer.echo,
-        load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code),
+        load=partial(load_quietly, device=device, dtype=dtype, trust_remote_code=trust_remote_code, device_map=device_map),
         settings=dict(attention=attention, layers=layers, method=method, head_space=head_space, downstream=downstream,
                       knockout_queries=knockout_queries, window=window, bidirectional_layers=subset),
     )

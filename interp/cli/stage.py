@@ -6,6 +6,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from interp.cli.common import DeviceMapOpt
+
 stage_app = typer.Typer(
     help="The prefill-mask ablation: 1 causal eval, 2 prefix eval, 3a/3b finetune, 4 post-finetune eval, report.",
     no_args_is_help=True,
@@ -38,6 +40,7 @@ def run_cmd(
     batch_size: Annotated[Optional[int], typer.Option(help="Items (contexts) per forward.")] = None,
     dtype: Annotated[Optional[str], typer.Option(help="float32, bfloat16 or float16.")] = None,
     device: Annotated[Optional[str], typer.Option(help="auto, cpu, cuda, cuda:1, mps.")] = None,
+    device_map: DeviceMapOpt = None,
     data_dir: Annotated[Optional[str], typer.Option(help="Local benchmark files: DATA_DIR/<task>/<split>.jsonl.")] = None,
     format: Annotated[Optional[str], typer.Option(
         "--format", help="Benchmark prompts: lm-eval or seed (the ministral3 ablation's; ministral3's default).")] = None,
@@ -60,8 +63,9 @@ def run_cmd(
     from interp.analyses.stages import EVAL_STAGES, resolve_config, run_stage
 
     overrides = dict(model=model, tasks=tasks, limit=limit, batch_size=batch_size, dtype=dtype, device=device,
-                     data_dir=data_dir, format=format, runs_dir=runs_dir, seed=seed, trust_remote_code=trust_remote_code,
-                     bidirectional_layers=bidirectional_layers, sweep_layers=sweep_layers)
+                     device_map=device_map, data_dir=data_dir, format=format, runs_dir=runs_dir, seed=seed,
+                     trust_remote_code=trust_remote_code, bidirectional_layers=bidirectional_layers,
+                     sweep_layers=sweep_layers)
     config = resolve_config(preset, overrides, set_ or ())
     run_dir = run_stage(stage, config, resume=resume, checkpoints=checkpoint or (),
                         echo=lambda line: typer.echo(line, err=True))

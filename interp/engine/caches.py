@@ -77,8 +77,8 @@ class KVCache:
     def rows(self, index: torch.Tensor) -> "KVCache":
         """A cache over the given rows (with repeats): e.g. one context per answer choice."""
         return KVCache(
-            keys=[k.index_select(0, index) for k in self.keys],
-            values=[v.index_select(0, index) for v in self.values],
+            keys=[k.index_select(0, index.to(k.device)) for k in self.keys],  # each layer's own device
+            values=[v.index_select(0, index.to(v.device)) for v in self.values],
             key_pos=self.key_pos.index_select(0, index),
             key_valid=self.key_valid.index_select(0, index),
         )

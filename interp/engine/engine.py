@@ -36,6 +36,13 @@ def last_real(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     t = mask.shape[1]
     last = t - 1 - mask.flip(-1).long().argmax(-1)  # [B]: index of the last True in each row
     return x[torch.arange(x.shape[0], device=x.device), last][:, None]
+def module_device(module: nn.Module, default: torch.device | None = None) -> torch.device:
+    """Where a module's weights (or buffers) live: where it runs under a device_map."""
+    for tensor in module.parameters():
+        return tensor.device
+    for tensor in module.buffers():
+        return tensor.device
+    return default if default is not None else torch.device("cpu")
 
 
 def rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -109,6 +116,8 @@ class Engine:
         self.d_head: int = getattr(c, "head_dim", None) or c.hidden_size // c.num_attention_heads
         self.max_positions: int | None = getattr(c, "max_position_embeddings", None)
         self.windows: list[int | None] = [spec.sliding_window(c, i) for i in range(self.n_layers)]
+        # Placement (device_map): each layer runs where its weights are; activations follow.
+        self.layer_devices: list[torch.device] = [module_device(layer) for layer in self.decoder.layers]
         self.gradient_checkpointing = False
 
     # ----------------------------------------------------------------- properties
@@ -222,7 +231,7 @@ class Engine:
                 built[key] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
             masks.append(built[key])
 
-        x = self.decoder.embed_tokens(ids)  # [B,T,D]
+        x = self.decoder.embed_tokens(ids.to(module_device(self.decoder.embed_tokens)))  # [B,T,D]
         cos, sin, query_scale = self.position_embeddings(x, positions)
         step = _Step(
             cos=cos, sin=sin, query_scale=query_scale, masks=masks, knockouts=knockouts,
@@ -237,10 +246,11 @@ class Engine:
 
         out_logits = None
         if logits != "none" or "ln_final" in wanted or "logits" in wanted:
-            h = self.decoder.norm(x)
+            h = self.decoder.norm(x.to(module_device(self.decoder.norm)))
             self._keep(step, "ln_final", None, h)
             if logits != "none" or "logits" in wanted:
-                out_logits = self.lm_head(last_real(h, mask) if logits == "last" else h)
+                h = last_real(h, mask.to(h.device)) if logits == "last" else h
+                out_logits = self.lm_head(h.to(module_device(self.lm_head, h.device)))
                 self._keep(step, "logits", None, out_logits)
         return RunResult(out_logits, step.cache, step.new_past, ids, mask, positions)
 
@@ -249,7 +259,9 @@ class Engine:
     def _layer(self, layer: int, x: torch.Tensor, step: _Step) -> torch.Tensor:
         """One decoder layer of `run`: the mode's mask at this layer, minus its knockouts."""
         allowed = step.masks[layer]  # [B,1,Tq,Tk], or None for plain causal (SDPA's is_causal)
+        x = x.to(self.layer_devices[layer])
         if allowed is not None:
+            allowed = allowed.to(x.device)
             t_q = x.shape[1]
             t_k = t_q + (step.past.length if step.past is not None else 0)
             removed = knockout_mask(step.knockouts, layer, self.n_heads, t_q, t_k, x.device)
@@ -284,6 +296,11 @@ class Engine:
         """
         block = self.layers[layer]
         attn = block.self_attn
+        dev = self.layer_devices[layer]
+        if x.device != dev or cos.device != dev:  # placed over several devices (device_map)
+            x, cos, sin = x.to(dev), cos.to(dev), sin.to(dev)
+            query_scale = query_scale.to(dev) if query_scale is not None else None
+            allowed = allowed.to(dev) if allowed is not None else None
         self._keep(step, "resid_pre", layer, x)
         q, k, v = self.qkv(layer, block.input_layernorm(x), cos, sin, query_scale)  # [B,H|KH,T,dh]
         self._keep(step, "q", layer, lambda: rearrange(q, "b h t d -> b t h d"))
@@ -323,7 +340,8 @@ class Engine:
         self, x: torch.Tensor, positions: torch.Tensor
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
         """cos, sin [B,T,dh] from the checkpoint's rotary module, and any query scale [B,T]."""
-        cos, sin = self.decoder.rotary_emb(x, positions)
+        rotary = module_device(self.decoder.rotary_emb, x.device)
+        cos, sin = self.decoder.rotary_emb(x.to(rotary), positions.to(rotary))
         query_scale = self.spec.query_scaling(self.config, positions) if self.spec.query_scaling else None
         return cos, sin, query_scale
 

@@ -21,6 +21,9 @@ DTYPES = {
 }
 
 
+DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
     """'bf16' / torch.bfloat16 / 'auto' → what from_pretrained takes."""
     if dtype is None:
@@ -58,8 +61,14 @@ def load_engine(
     dtype: str | torch.dtype | None = "float32",
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
+    device_map: str | dict | None = None,
 ) -> Engine:
-    """Load config, weights (safetensors preferred) and tokenizer; refuse unsupported models."""
+    """Load config, weights (safetensors preferred) and tokenizer; refuse unsupported models.
+
+    device_map ("auto", "balanced", "sequential" or a {module: device} dict) places the model with
+    accelerate's big-model loading instead of moving it to `device`: each layer stays on its
+    device and the engine runs it there. Every weight must be resident (no CPU/disk offload).
+    """
     from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText, AutoTokenizer
 
     name = str(name_or_path)
@@ -72,15 +81,41 @@ def load_engine(
     spec = spec_for(config)
     auto_class = AutoModelForImageTextToText if spec.multimodal else AutoModelForCausalLM
     try:
+        placement = {"device_map": _check_device_map(device_map)} if device_map is not None else {}
         with quiet_loading():
             model = auto_class.from_pretrained(
-                name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code
+                name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code, **placement
             )
             tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+    except InterpError:
+        raise
     except Exception as exc:
         raise InterpError(_unresolvable(name, exc)) from None
-    model.to(device).eval()
+    if device_map is None:
+        model.to(device)
+    else:
+        _check_resident(model, name)
+    model.eval()
     return Engine(model, tokenizer, spec, name=name)
+
+
+def _check_device_map(device_map: str | dict) -> str | dict:
+    from interp.util.distributed import launched
+
+    if launched():
+        raise InterpError("--device-map spreads one model over all devices; under torchrun / accelerate launch "
+                          "each process loads its own copy (use --device cuda)")
+    if isinstance(device_map, str) and device_map not in DEVICE_MAPS:
+        raise InterpError(f"unknown device map {device_map!r}; choose one of {', '.join(DEVICE_MAPS)}")
+    return device_map
+
+
+def _check_resident(model, name: str) -> None:
+    """The engine calls a layer's submodules itself, so accelerate's offload hooks never run: refuse offload."""
+    placed = set(getattr(model, "hf_device_map", {}).values())
+    if "disk" in placed or any(p.device.type == "meta" for p in model.parameters()):
+        raise InterpError(f"{name!r} does not fit the devices: the device map offloads weights, which the engine "
+                          "cannot run (it calls each layer's parts itself); free memory or add devices")
 
 
 def _looks_like_path(name: str) -> bool:

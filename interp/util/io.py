@@ -1,4 +1,8 @@
-"""Atomic writes: a result file is either the old one or the complete new one, never half of it."""
+"""Atomic writes: a result file is either the old one or the complete new one, never half of it.
+
+Under a distributed launcher only rank 0 writes (the other ranks hold the same gathered results),
+so every file is written once; see interp.util.distributed.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from typing import Any, Iterator
 import yaml
 
 from interp.errors import InterpError
+from interp.util.distributed import is_main
 
 
 @contextmanager
@@ -38,6 +43,8 @@ def _umask() -> int:
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
+    if not is_main():
+        return Path(path)
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
@@ -52,6 +59,8 @@ def write_table(df, path: str | os.PathLike, fmt: str | None = None) -> Path:
     fmt = fmt or ("parquet" if str(path).endswith(".parquet") else "csv")
     if fmt not in ("csv", "parquet"):
         raise InterpError(f"unknown table format {fmt!r}; choose csv or parquet")
+    if not is_main():
+        return Path(path)
     with atomic_path(path) as tmp:
         if fmt == "csv":
             df.to_csv(tmp, index=False)
@@ -63,6 +72,8 @@ def write_table(df, path: str | os.PathLike, fmt: str | None = None) -> Path:
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
     """A matplotlib figure as PNG (or by suffix), atomically."""
     suffix = Path(path).suffix.lstrip(".") or "png"
+    if not is_main():
+        return Path(path)
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format=suffix, **kwargs)
     return Path(path)

@@ -33,6 +33,7 @@ from interp.analyses.mask_impact.context import baseline_context
 from interp.analyses.mask_impact.metrics import kl_from_baseline
 from interp.engine import Engine
 from interp.engine.masks import check_layers
+from interp.util.distributed import map_sharded
 from interp.errors import InterpError
 from interp.util.provenance import provenance
 
@@ -122,11 +123,16 @@ def knockout(
             usable.append(parsed)
     if not usable:
         raise InterpError(f"no usable prompts ({skipped} skipped): give rows with a prompt and a subject found in it")
-    frames = []
-    for index, fact in enumerate(usable):
-        frames.append(_prompt_rows(engine, index, fact, int(window), attention, bidirectional_layers))
-        if progress is not None:
-            progress(1)
+    def analyse(mine: list[tuple[int, FactPrompt]]) -> list[list[dict]]:
+        frames = []
+        for index, fact in mine:
+            frames.append(_prompt_rows(engine, index, fact, int(window), attention, bidirectional_layers))
+            if progress is not None:
+                progress(1)
+        return frames
+
+    # Under torchrun / accelerate launch each rank analyses every world_size-th prompt; all ranks get all rows.
+    frames = map_sharded(analyse, list(enumerate(usable)))
     df = pd.DataFrame([row for frame in frames for row in frame], columns=list(COLUMNS))
     df.attrs[ATTRS_KEY] = {
         "attention": attention,

@@ -80,6 +80,7 @@ def run_jobs(
     from interp.analyses.heatmaps import write_comparison
     from interp.analyses.mask_impact import mask_impact, mask_impact_metadata, parse_layers
     from interp.analyses.mask_impact.io import write_result
+    from interp.util.distributed import is_main, map_sharded, shard
     from interp.util.progress import progress_bar
 
     settings = settings or {}
@@ -88,28 +89,36 @@ def run_jobs(
     written: dict[str, list[Path]] = {job.name: [] for job in jobs}
     engine = load(models[0])  # the first checkpoint sizes the progress bar
     n_layers = len(parse_layers(settings.get("layers"), engine.n_layers))
-    total = sum(job.num_tokens for job in jobs) * n_layers * len(models)
+    total = sum(job.num_tokens for job in shard(jobs)) * n_layers * len(models)
     with progress_bar("mask-impact", total) as advance:
         for index, (model, label) in enumerate(zip(models, labels)):
             if index:
                 engine = load(model)
-            for job in jobs:
-                done = 0
 
-                def tick(k: int = 1) -> None:
-                    nonlocal done
-                    done += k
-                    advance(k)
+            def analyse(mine: list[Job]) -> list[tuple]:
+                out = []
+                for job in mine:
+                    done = 0
 
-                df = mask_impact(engine, job.prompt, num_tokens=job.num_tokens, progress=tick, **settings)
-                advance(job.num_tokens * n_layers - done)  # steps skipped after an early EOS
+                    def tick(k: int = 1) -> None:
+                        nonlocal done
+                        done += k
+                        advance(k)
+
+                    df = mask_impact(engine, job.prompt, num_tokens=job.num_tokens, progress=tick, **settings)
+                    advance(job.num_tokens * n_layers - done)  # steps skipped after an early EOS
+                    meta = mask_impact_metadata(engine, df, name=job.name, model_label=Path(model).name if model else "toy")
+                    out.append((df, meta))
+                return out
+
+            # Under torchrun / accelerate launch each rank analyses its share of the prompts; rank 0 writes.
+            for job, (df, meta) in zip(jobs, map_sharded(analyse, jobs, everywhere=False)):
                 stem = job.name if len(models) == 1 else f"{job.name}_{label}"
-                meta = mask_impact_metadata(engine, df, name=job.name, model_label=Path(model).name if model else "toy")
                 table, _ = write_result(df, meta, out_dir / f"{stem}.{fmt}", fmt)
                 written[job.name].append(table)
                 echo(f"wrote {table} ({len(df)} rows){_next_tokens(df)}")
     paths = [p for tables in written.values() for p in tables]
-    if len(models) > 1:
+    if len(models) > 1 and is_main():
         for job in jobs:
             figure = write_comparison(written[job.name], out_dir / f"{job.name}_compare.png", labels=labels)
             echo(f"wrote {figure}")
