@@ -35,12 +35,13 @@ def train(
     block_size: int = typer.Option(256, help="Tokens per packed block."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (cosine schedule)."),
     corpus: Optional[Path] = typer.Option(None, help="A corpus.txt to train on (default: the bundled one)."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
 ) -> None:
     """Pretrain a fresh toy Qwen3 model on the corpus (about 20-30 minutes on 2 CPU cores)."""
     from interp.data.toy.train import train_toy_model
 
     result = train_toy_model(out, seed=seed, steps=steps, batch_size=batch_size, block_size=block_size,
-                             learning_rate=lr, corpus_path=corpus)
+                             learning_rate=lr, corpus_path=corpus, threads=threads)
     typer.echo(f"saved {result.out_dir}: {result.parameters:,} parameters, {result.steps} steps, "
                f"{result.tokens_seen:,} tokens, {result.train_seconds:.0f}s, "
                f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}")

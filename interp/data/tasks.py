@@ -1,8 +1,8 @@
 """Multiple-choice tasks in one schema: `{"context": str, "choices": [str, ...], "label": int}`.
 
 A task name is one of the five real benchmarks (hellaswag, piqa, arc_easy, arc_challenge,
-winogrande), one of the bundled toy tasks (toy_arc, toy_piqa, toy_hellaswag, toy_winogrande), or a
-path to a JSONL file of items in the schema above. The scored continuation is `choices[i]`
+winogrande), one of the bundled toy tasks (fact tasks toy_arc, toy_piqa, toy_hellaswag, toy_winogrande;
+in-context tasks toy_binding, toy_order, toy_copy, toy_tracking), or a path to a JSONL file of items in the schema above. The scored continuation is `choices[i]`
 appended to `context`.
 
 Where the real benchmarks come from:
