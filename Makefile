@@ -35,3 +35,4 @@ replicate: $(STAMP)
 	$(BIN)/interp stage run 3b --runs-dir runs/replicate
 	$(BIN)/interp stage run 4 --runs-dir runs/replicate
 	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication
+	$(BIN)/python -m interp.data.toy.targets docs/replication
