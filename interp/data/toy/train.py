@@ -163,25 +163,28 @@ def train_toy_model(
     max_documents: int | None = None,
     threads: int | None = None,
     snapshot_steps: int | None = None,
+    init_from: str | Path | None = None,
 ) -> ToyTrainResult:
     """Train a fresh toy model on the corpus and save model + tokenizer (safetensors) to out_dir.
 
     `tokenizer_dir` reuses a saved tokenizer instead of training one on the corpus (the tests use
     the bundled one to stay fast); `max_documents` trains on a corpus prefix for quick runs;
     `threads` sets torch's CPU threads; `snapshot_steps` saves interim checkpoints under
-    out_dir/snapshots/. Progress goes to out_dir/train.log (kept with the model).
+    out_dir/snapshots/; `init_from` continues pretraining a saved toy checkpoint (its weights and
+    tokenizer, a fresh schedule, documents packed in new orders) instead of starting from scratch.
+    Progress goes to out_dir/train.log (kept with the model).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed if init_from is None else f"{seed}:continued")
     docs = read_corpus(Path(corpus_path) if corpus_path else bundled_corpus_path())
     if max_documents is not None:
         docs = docs[:max_documents]
-    if tokenizer_dir is not None:
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))
+    if init_from is not None or tokenizer_dir is not None:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(init_from or tokenizer_dir))
     else:
         tokenizer = train_tokenizer(docs, vocab_size)
     doc_ids = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
@@ -190,7 +193,7 @@ def train_toy_model(
     blocks = pack_blocks(doc_ids, block_size, tokenizer.bos_token_id, tokenizer.eos_token_id, rng, epochs_needed)
 
     arch = model or ToyModelConfig()
-    lm = Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
+    lm = Qwen3ForCausalLM.from_pretrained(str(init_from)) if init_from else Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
     lm.generation_config.pad_token_id = tokenizer.pad_token_id
     args = TrainingArguments(
         output_dir=str(out / "_trainer"), max_steps=steps, per_device_train_batch_size=batch_size,
@@ -201,7 +204,7 @@ def train_toy_model(
     )
     log = _LossLog(out / TRAIN_LOG)
     log.path.write_text("", encoding="utf-8")
-    log.write(f"seed {seed}  steps {steps}  batch {batch_size} x {block_size}  lr {learning_rate}  "
+    log.write((f"continued from {init_from}  " if init_from else "") + f"seed {seed}  steps {steps}  batch {batch_size} x {block_size}  lr {learning_rate}  "
               f"threads {torch.get_num_threads()}  {len(docs)} documents  {corpus_tokens} corpus tokens  "
               f"{sum(p.numel() for p in lm.parameters())} parameters  {arch}")
     trainer = Trainer(model=lm, args=args, train_dataset=_BlockDataset(blocks),
