@@ -29,6 +29,7 @@ from interp.util.io import write_text
 
 CONDITIONS = {"S1": "S1 causal", "S2": "S2 prefix", "S4": "S4 3b prefix", "S3a": "S4 3a prefix"}
 PUBLISHED = {"S1": 0.695, "S2": 0.356, "S4": 0.409}  # Ministral-3-3B macro acc
+MIN_CC_FOR_RATIO = 0.1  # a per-task ratio over an S1 at chance is noise
 PUBLISHED_CHANCE = sum((0.25, 0.5, 0.25, 0.25, 0.5)) / 5  # hellaswag, piqa, arc_easy, arc_challenge, winogrande
 
 
@@ -66,9 +67,9 @@ def render(summary: dict) -> str:
              "| task | chance | " + " | ".join(f"{c} cc" for c in cols) + " | S2cc/S1cc |",
              "|---|---:|" + "---:|" * (len(cols) + 1)]
     for task, values in summary["per_task"].items():
-        ratio = values["S2"] / values["S1"] if values["S1"] > 0 else float("nan")
+        ratio = f"{values['S2'] / values['S1']:.2f}" if values["S1"] >= MIN_CC_FOR_RATIO else "— (S1 at chance)"
         lines.append(f"| {task} | {summary['chance'][task]:.2f} | "
-                     + " | ".join(f"{values[c]:.3f}" for c in cols) + f" | {ratio:.2f} |")
+                     + " | ".join(f"{values[c]:.3f}" for c in cols) + f" | {ratio} |")
     cc, raw = summary["cc"], summary["raw"]
     lines.append("| **macro cc** | | " + " | ".join(f"**{cc[c]:.3f}**" for c in cols)
                  + f" | **{cc['S2'] / cc['S1']:.2f}** |")
