@@ -165,3 +165,16 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
     assert result.first_loss > 7.0  # ≈ ln(vocab) at initialisation
     assert result.final_loss < result.first_loss - 1.0
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("task", ["toy_arc", "toy_copy"])
+def test_bundled_model_is_above_chance_on_a_fact_and_an_in_context_task(task):
+    """A margin computed from chance (three binomial standard deviations over 60 items), not a figure."""
+    import interp
+    from interp.analyses.evaluate import evaluate_task
+    from interp.data.tasks import load_task
+
+    items = load_task(task, limit=60)
+    result = evaluate_task(interp.load("toy"), items, attention="causal", show_progress=False)
+    margin = 3 * (result.chance * (1 - result.chance) / result.n) ** 0.5
+    assert result.acc > result.chance + margin
