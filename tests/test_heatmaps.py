@@ -5,13 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import typer
-from typer.testing import CliRunner
 
 from interp.analyses.heatmaps import comparison_figure, grid, heatmap_figure
 from interp.analyses.mask_impact import mask_impact, mask_impact_metadata
 from interp.analyses.mask_impact.io import read_result, write_result
 from interp.cli.mask_impact import heatmap
-from interp.errors import InterpError
+from tests.cli_helpers import invoke
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -33,11 +32,7 @@ def cli(*args: str):
     app = typer.Typer()
     app.command("heatmap")(heatmap)
     app.command("unused")(lambda: None)  # two commands, so `heatmap` stays a named subcommand
-    result = CliRunner().invoke(app, ["heatmap", *args])
-    if isinstance(result.exception, InterpError):
-        return 2, f"error: {result.exception}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.output
+    return invoke(app, ["heatmap", *args])
 
 
 def png_size(path) -> tuple[int, int]:

@@ -8,7 +8,6 @@ import pandas as pd
 import pytest
 import torch
 import typer
-from typer.testing import CliRunner
 
 import interp
 from interp.analyses import knockout
@@ -19,6 +18,7 @@ from interp.cli.knockout import knockout_cmd
 from interp.data.random_models import build_random_model
 from interp.data.toy import GENERATED_DIR
 from interp.errors import InterpError
+from tests.cli_helpers import invoke
 
 TOL = 1e-4
 PROMPTS = [  # byte-level tokens: ~30 positions, longer than the sliding window (5)
@@ -139,11 +139,7 @@ def test_toy_prompt_set_comes_from_the_world_and_tolerates_a_larger_one():
 def cli(*args: str):
     app = typer.Typer()
     app.command()(knockout_cmd)
-    result = CliRunner().invoke(app, list(args))
-    if isinstance(result.exception, InterpError):
-        return 2, f"error: {result.exception}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.output
+    return invoke(app, list(args))
 
 
 def test_cli_writes_the_result_contract(model_dirs, tmp_path):

@@ -15,6 +15,7 @@ from interp.analyses import stages
 from interp.analyses.report import build_report, collect, recovery_table, success_criteria
 from interp.analyses.stages import latest_run, resolve_config, run_stage
 from interp.cli.stage import stage_app
+from interp.data.toy import TOY_TASKS
 from interp.errors import InterpError
 
 FINETUNE_KEYS = {
@@ -27,7 +28,7 @@ FINETUNE_KEYS = {
 
 def test_presets_have_every_setting():
     toy, ministral = resolve_config("toy"), resolve_config("ministral3")
-    assert toy["model"] == "toy" and toy["tasks"] == ["toy_arc", "toy_piqa", "toy_hellaswag", "toy_winogrande"]
+    assert toy["model"] == "toy" and toy["tasks"] == list(TOY_TASKS)
     assert ministral["model"] == "mistralai/Ministral-3-3B-Instruct-2512" and ministral["dtype"] == "bfloat16"
     assert ministral["tasks"] == ["hellaswag", "piqa", "arc_easy", "arc_challenge", "winogrande"]
     assert toy["limit"] == ministral["limit"] == 500

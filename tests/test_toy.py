@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
 
 import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3ForCausalLM
 
-from interp.data.toy import (BUNDLED_MODEL_DIR, GENERATED_DIR, TOY_TASKS, corpus_path, load_toy_instructions,
-                             load_toy_task)
+from interp.data.toy import (BUNDLED_MODEL_DIR, GENERATED_DIR, TOY_FACT_TASKS, TOY_IN_CONTEXT_TASKS, TOY_TASKS,
+                             corpus_path, load_toy_instructions, load_toy_task)
 from interp.data.toy.build import build_all
 from interp.data.toy.corpus import read_corpus
 from interp.data.toy.instructions import format_example, format_prompt
 from interp.data.toy.world import build_world
 from interp.errors import InterpError
 
-N_CHOICES = {"toy_arc": 4, "toy_piqa": 2, "toy_hellaswag": 4, "toy_winogrande": 2}
+N_CHOICES = {"toy_arc": 4, "toy_piqa": 2, "toy_hellaswag": 4, "toy_winogrande": 2,
+             **{task: 4 for task in TOY_IN_CONTEXT_TASKS}}
+N_FILES = len(TOY_TASKS) + 4  # tasks, two instruction splits, corpus, world
 
 
 def _file_bytes(root) -> dict[str, bytes]:
@@ -29,13 +32,12 @@ def corpus_text() -> str:
 
 def test_generator_is_deterministic_and_shipped_data_is_current(tmp_path):
     a = _file_bytes(build_all(tmp_path / "a", seed=0)["corpus"].parent)
-    b = _file_bytes(build_all(tmp_path / "b", seed=0)["corpus"].parent)
     c = _file_bytes(build_all(tmp_path / "c", seed=1)["corpus"].parent)
-    assert len(a) == 8 and a == b
-    assert a == _file_bytes(GENERATED_DIR), "generated/ is stale: run `interp toy build`"
+    assert len(a) == N_FILES
+    assert a == _file_bytes(GENERATED_DIR), "generated/ is stale (or the generator is not deterministic)"
     differing = [name for name in a if a[name] != c[name]]
-    assert len(differing) == 8  # a new seed renames and reassigns everything
-    assert sum(len(v) for v in a.values()) < 3_000_000
+    assert len(differing) == N_FILES  # a new seed renames, reassigns and redraws everything
+    assert sum(len(v) for v in a.values()) < 5_000_000
 
 
 def test_world_has_enough_entities_and_real_landmarks():
@@ -85,26 +87,59 @@ def test_eval_items_are_held_out_of_the_corpus_and_instructions(task, corpus_tex
     for haystack in (corpus_text, train_text):
         assert sum(it["context"] + it["choices"][it["label"]] in haystack for it in items) == 0
         assert sum(it["context"] in haystack for it in items) == 0
+        assert sum(it.get("story", it["context"]) in haystack for it in items) == 0
 
 
-def test_instruction_splits_are_disjoint_and_eval_is_held_out(corpus_text):
-    train, evals = load_toy_instructions("train"), load_toy_instructions("eval")
-    assert len(train) >= 2000 and len(evals) == 300
-    assert all(set(r) == {"instruction", "input", "output"} for r in train + evals)
-    assert not {format_prompt(r) for r in train} & {format_prompt(r) for r in evals}
-    assert sum(format_prompt(r) in corpus_text for r in evals) == 0
-    in_corpus = sum(format_example(r) in corpus_text for r in train)
-    assert 0.2 * len(train) < in_corpus < 0.5 * len(train)  # the corpus teaches the format too
-    with pytest.raises(InterpError):
-        load_toy_instructions("test")
-    with pytest.raises(InterpError):
-        load_toy_task("arc_easy")
+@pytest.mark.parametrize("task", TOY_IN_CONTEXT_TASKS)
+def test_in_context_answers_are_read_from_the_context(task):
+    """Every choice is a word of the context (so only reading it can tell them apart), and no two items share
+    a story (entities are drawn fresh per item)."""
+    items = load_toy_task(task)
+    for it in items:
+        assert all(c.strip().removeprefix("the ") in it["story"] for c in it["choices"])
+    assert len({it["story"] for it in items}) == len(items)
+
+
+def test_instruction_data_teaches_formats_not_answers():
+    """No eval item appears in the finetuning data: not its context or story, and not its fact (the
+    fact's subject named together with its value, whole words, in any row of either split)."""
+    rows = load_toy_instructions("train") + load_toy_instructions("eval")
+    texts = [" ".join((r["instruction"], r["input"], r["output"])) for r in rows]
+    joined = "\n".join(texts)
+    items = [it for task in TOY_TASKS for it in load_toy_task(task)]
+    assert not [it for it in items if it["context"] in joined or it.get("story", it["context"]) in joined]
+
+    facts = {tuple(it["fact"]) for task in TOY_FACT_TASKS for it in load_toy_task(task)}
+    assert len(facts) > 300 and all(len(f) == 3 for f in facts)
+    assert _stated_facts(texts, facts) == []
+    subject, _, value = sorted(facts)[0]  # the check itself can fail: a row naming an eval fact is caught
+    assert _stated_facts([f"Note: {subject.capitalize()}, {value}."], facts) == [
+        (subject.lower().removeprefix("the "), value)]
+
+
+def _stated_facts(texts: list[str], facts: set[tuple[str, str, str]]) -> list[tuple[str, str]]:
+    """(subject, value) of every fact whose subject and value both occur (whole words, any case) in one text."""
+    def words(phrase: str) -> str:
+        return r"\b" + re.escape(phrase.lower().removeprefix("the ")) + r"\b"
+
+    values_of: dict[str, set[str]] = {}  # normalised subject → values
+    for subject, _, value in facts:
+        values_of.setdefault(subject.lower().removeprefix("the "), set()).add(value)
+    any_subject = re.compile("|".join(words(s) for s in sorted(values_of, key=len, reverse=True)))
+    out = []
+    for text in texts:
+        low = text.lower()
+        for found in sorted({m.group(0) for m in any_subject.finditer(low)}):
+            out += [(found, v) for v in sorted(values_of[found]) if re.search(words(v), low)]
+    return out
 
 
 def test_bundled_model_loads_and_knows_paris():
     tok = AutoTokenizer.from_pretrained(BUNDLED_MODEL_DIR)
     model = AutoModelForCausalLM.from_pretrained(BUNDLED_MODEL_DIR).eval()
     assert isinstance(model, Qwen3ForCausalLM)
+    assert (BUNDLED_MODEL_DIR / "model.safetensors").stat().st_size <= 25_000_000
+    assert (BUNDLED_MODEL_DIR / "train.log").exists()
     assert (model.config.num_attention_heads, model.config.num_key_value_heads) == (8, 2)
 
     ids = tok("The Eiffel Tower is in", return_tensors="pt")["input_ids"]
@@ -126,6 +161,20 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
                              warmup_steps=2, logging_steps=4, model=tiny, tokenizer_dir=BUNDLED_MODEL_DIR,
                              max_documents=400)
     assert len(result.losses) == 4
+    assert len((tmp_path / "train.log").read_text().splitlines()) == 1 + 4 + 1  # header, 4 windows, done
     assert result.first_loss > 7.0  # ≈ ln(vocab) at initialisation
     assert result.final_loss < result.first_loss - 1.0
     assert (tmp_path / "model.safetensors").exists() and (tmp_path / "tokenizer.json").exists()
+
+
+@pytest.mark.parametrize("task", ["toy_arc", "toy_copy"])
+def test_bundled_model_is_above_chance_on_a_fact_and_an_in_context_task(task):
+    """A margin computed from chance (three binomial standard deviations over 60 items), not a figure."""
+    import interp
+    from interp.analyses.evaluate import evaluate_task
+    from interp.data.tasks import load_task
+
+    items = load_task(task, limit=60)
+    m = evaluate_task(interp.load("toy"), items, attention="causal", show_progress=False).metrics
+    margin = 3 * (m["chance"] * (1 - m["chance"]) / m["n"]) ** 0.5
+    assert m["n"] == 60 and m["acc"] > m["chance"] + margin

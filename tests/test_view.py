@@ -18,10 +18,10 @@ from interp.analyses.mask_impact import mask_impact, mask_impact_metadata
 from interp.analyses.mask_impact.io import read_result, write_result
 from interp.cli.mask_impact import mask_impact_app
 from interp.cli.view import view_cmd
-from interp.errors import InterpError
 from interp.view.data import build_payload
 from interp.view.page import embed_json
 from interp.view.synthetic import synthetic_result
+from tests.cli_helpers import invoke
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'
 HOSTILE_2 = "</script><script>window.__pwned=2</script><!--"
@@ -139,11 +139,7 @@ def cli(*args: str):
     app = typer.Typer()
     app.command("view")(view_cmd)
     app.command("unused")(lambda: None)
-    result = CliRunner().invoke(app, ["view", *args])
-    if isinstance(result.exception, InterpError):
-        return 2, f"error: {result.exception}"
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result.exit_code, result.output
+    return invoke(app, ["view", *args])
 
 
 def test_view_command_writes_one_page_and_refuses_mismatches(results, tmp_path):

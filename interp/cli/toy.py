@@ -35,12 +35,17 @@ def train(
     block_size: int = typer.Option(256, help="Tokens per packed block."),
     lr: float = typer.Option(2e-3, "--lr", help="Peak learning rate (cosine schedule)."),
     corpus: Optional[Path] = typer.Option(None, help="A corpus.txt to train on (default: the bundled one)."),
+    threads: Optional[int] = typer.Option(None, help="torch CPU threads (default: torch's choice)."),
+    warmup_steps: int = typer.Option(100, help="Linear warmup steps before the cosine decay."),
+    init_from: Optional[Path] = typer.Option(None, help="Continue pretraining this saved toy checkpoint "
+                                             "(its weights and tokenizer) instead of starting from scratch."),
 ) -> None:
-    """Pretrain a fresh toy Qwen3 model on the corpus (about 20-30 minutes on 2 CPU cores)."""
+    """Pretrain a fresh toy Qwen3 model on the corpus (the bundled one: see its model card); log in OUT/train.log."""
     from interp.data.toy.train import train_toy_model
 
     result = train_toy_model(out, seed=seed, steps=steps, batch_size=batch_size, block_size=block_size,
-                             learning_rate=lr, corpus_path=corpus)
+                             learning_rate=lr, corpus_path=corpus, threads=threads,
+                             warmup_steps=warmup_steps, init_from=init_from)
     typer.echo(f"saved {result.out_dir}: {result.parameters:,} parameters, {result.steps} steps, "
                f"{result.tokens_seen:,} tokens, {result.train_seconds:.0f}s, "
                f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}")

@@ -6,10 +6,9 @@ text that joins each choice to its context (lm-eval's target delimiter, " "); ac
 character count leaves it out (without one, a choice's leading whitespace is left out).
 
 A task name is one of the five real benchmarks (hellaswag, piqa, arc_easy, arc_challenge,
-winogrande; in lm-eval's format by default, or `format="seed"`, see interp.data.benchmarks),
-one of the bundled toy tasks (toy_arc, toy_piqa, toy_hellaswag, toy_winogrande), or a path to
-a JSONL file of items in the schema above. The scored continuation is `choices[i]` appended to
-`context`.
+winogrande), one of the bundled toy tasks (fact tasks toy_arc, toy_piqa, toy_hellaswag, toy_winogrande;
+in-context tasks toy_binding, toy_order, toy_copy, toy_tracking), or a path to a JSONL file of items in the schema above. The scored continuation is `choices[i]`
+appended to `context`.
 
 Where the real benchmarks come from:
   * with `data_dir`: local files in the datasets' own schemas, laid out as

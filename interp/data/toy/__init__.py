@@ -15,7 +15,9 @@ from interp.errors import InterpError
 _HERE = Path(__file__).resolve().parent
 BUNDLED_MODEL_DIR: Path = _HERE / "model"
 GENERATED_DIR: Path = _HERE / "generated"
-TOY_TASKS: tuple[str, ...] = ("toy_arc", "toy_piqa", "toy_hellaswag", "toy_winogrande")
+TOY_FACT_TASKS: tuple[str, ...] = ("toy_arc", "toy_piqa", "toy_hellaswag", "toy_winogrande")
+TOY_IN_CONTEXT_TASKS: tuple[str, ...] = ("toy_binding", "toy_order", "toy_copy", "toy_tracking")
+TOY_TASKS: tuple[str, ...] = TOY_FACT_TASKS + TOY_IN_CONTEXT_TASKS
 TASK_SPLITS: tuple[str, ...] = ("eval",)
 INSTRUCTION_SPLITS: tuple[str, ...] = ("train", "eval")
 

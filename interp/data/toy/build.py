@@ -12,6 +12,7 @@ import random
 from pathlib import Path
 
 from interp.data.toy.corpus import build_corpus, write_corpus
+from interp.data.toy.incontext import FAMILIES, episodes
 from interp.data.toy.instructions import build_instructions, format_example
 from interp.data.toy.tasks import build_tasks
 from interp.data.toy.world import World, build_world
@@ -22,6 +23,7 @@ TASKS_DIR = "tasks"
 INSTRUCTION_FILE = "instructions_{split}.jsonl"
 WORLD_FILE = "world.json"
 INSTRUCTION_CORPUS_FRACTION = 3  # one train instruction row in this many also goes into the corpus
+CORPUS_EPISODES_PER_FAMILY = 2000  # in-context episodes (with answers) per family in the corpus
 
 
 def _write_jsonl(rows: list[dict], path: Path) -> None:
@@ -48,19 +50,25 @@ def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0) -> dict[str, Path]:
     world = build_world(seed)
     paths: dict[str, Path] = {}
 
-    for name, items in build_tasks(world, seed).items():
+    tasks = build_tasks(world, seed)
+    for name, items in tasks.items():
         paths[name] = out_dir / TASKS_DIR / f"{name}.jsonl"
         _write_jsonl(items, paths[name])
+    held_out_stories = frozenset(it["story"] for items in tasks.values() for it in items if "story" in it)
+    held_out_facts = [it["fact"] for items in tasks.values() for it in items if "fact" in it]
 
-    instructions = build_instructions(world, seed)
+    instructions = build_instructions(world, seed, held_out_stories, held_out_facts)
     for split, rows in instructions.items():
         paths[f"instructions_{split}"] = out_dir / INSTRUCTION_FILE.format(split=split)
         _write_jsonl(rows, paths[f"instructions_{split}"])
 
     rng = random.Random(f"{seed}:corpus-instructions")
     in_corpus = [format_example(r) for r in instructions["train"] if rng.randrange(INSTRUCTION_CORPUS_FRACTION) == 0]
+    rng = random.Random(f"{seed}:corpus-incontext")
+    in_context = [ep.document() for family in FAMILIES
+                  for ep in episodes(family, rng, CORPUS_EPISODES_PER_FAMILY, held_out_stories)]
     paths["corpus"] = out_dir / CORPUS_FILE
-    write_corpus(build_corpus(world, in_corpus, seed), paths["corpus"])
+    write_corpus(build_corpus(world, in_corpus, seed, in_context), paths["corpus"])
 
     paths["world"] = out_dir / WORLD_FILE
     paths["world"].write_text(json.dumps(world_summary(world), indent=1, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -1,4 +1,5 @@
-"""The pretraining corpus: every fact of the world in many wordings, plus Q&A, stories and instructions.
+"""The pretraining corpus: every fact of the world in many wordings, plus Q&A, stories, instructions
+and in-context episodes (incontext.py: stories whose question is answered by the story itself).
 
 Why so many wordings: a model this small stores a fact inside the frames it saw it in. It can only
 answer the held-out task templates in tasks.py (which this module never uses) if it has seen each
@@ -501,8 +502,12 @@ def narrative_documents(world: World) -> list[str]:
     return out
 
 
-def build_corpus(world: World, instruction_docs: list[str], seed: int = 0) -> list[str]:
-    """All documents, shuffled by `seed`; single sentences are grouped into short paragraphs."""
+def build_corpus(world: World, instruction_docs: list[str], seed: int = 0,
+                 in_context_docs: list[str] = ()) -> list[str]:
+    """All documents, shuffled by `seed`; single sentences are grouped into short paragraphs.
+
+    in_context_docs: episodes of the in-context families with their answers (incontext.py).
+    """
     rng = random.Random(seed)
     sentences = (fact_sentences(world) + contrast_sentences(world, rng) + aside_sentences(world, rng)
                  + everyday_sentences(world, rng))
@@ -514,7 +519,7 @@ def build_corpus(world: World, instruction_docs: list[str], seed: int = 0) -> li
         paragraphs.append(" ".join(sentences[i:i + n]))
         i += n
     docs = (paragraphs + qa_documents(world) + narrative_documents(world) + story_documents(world, rng)
-            + list(instruction_docs))
+            + list(instruction_docs) + list(in_context_docs))
     rng.shuffle(docs)
     for d in docs:
         if DOC_SEPARATOR in d or d != d.strip():

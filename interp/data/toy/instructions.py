@@ -1,20 +1,39 @@
-"""An alpaca-schema instruction dataset (`instruction`, `input`, `output`) built from the world's facts.
+"""An alpaca-schema instruction dataset (`instruction`, `input`, `output`) that teaches formats, not answers.
 
-The finetuning stage trains on the train split with the alpaca prompt template of
-`interp.data.instructions.format_prompt` (the one the finetuning code uses), and some of those train rows
-are also in the pretraining corpus so the base model already knows the format. The eval split is
-disjoint from train (no shared instruction+input) and never appears in the corpus.
+The finetuning stages (3a causal, 3b prefix) train on the train split with the alpaca prompt template of
+`interp.data.instructions.format_prompt` (the one the finetuning code uses). Two kinds of rows:
+
+  * in-context rows: a fresh episode of each in-context family (incontext.py), its story and question
+    as the input, the answer as the output. They teach reading the context; under the prefix mask
+    (stage 3b) they are what lets the model relearn the in-context tasks with a bidirectional prompt.
+  * fact rows: questions about facts of the world, but only facts no eval item asks about.
+
+So no eval item's context, and no eval item's fact (its subject named together with its value),
+appears in any row (`build_instructions` filters with `fact_matcher`; tests/test_toy.py checks).
+Some train rows are also in the pretraining corpus so the base model already knows the format. The
+eval split is disjoint from train (no shared instruction+input) and never appears in the corpus.
 """
 
 from __future__ import annotations
 
 import random
+import re
+from typing import Iterable, Sequence
 
 from interp.data.instructions import format_prompt
+from interp.data.toy.incontext import FAMILIES, Episode, episodes
 from interp.data.toy.world import MATERIAL_USES, PROFESSIONS, World
 
 N_EVAL = 300
 N_TRAIN = 3000
+IN_CONTEXT_ROWS_PER_FAMILY = 650  # train + eval rows drawn per family
+
+IN_CONTEXT_INSTRUCTIONS: dict[str, tuple[str, ...]] = {
+    "binding": ("Read the text and answer the question.", "Answer the question using the text."),
+    "order": ("Read the text and answer the question.", "Answer the question about the order in the text."),
+    "copy": ("Continue the text with the next digit.", "What digit comes next?"),
+    "tracking": ("Read the text and answer the question.", "Follow the moves in the text and answer the question."),
+}
 
 
 # (kind, relation) → [(instruction, input, output)]; {S}/{s} subject, {v} value, {V} capitalised value.
@@ -124,12 +143,59 @@ def all_rows(world: World, rng: random.Random) -> list[dict]:
     return rows
 
 
-def build_instructions(world: World, seed: int = 0) -> dict[str, list[dict]]:
-    """{"train": [...], "eval": [...]}: a seeded, disjoint split of all rows."""
+def in_context_row(ep: Episode, rng: random.Random) -> dict:
+    """An episode as an alpaca row: story (+ question) in, answer out."""
+    text = f"{ep.story}\nQuestion: {ep.question}" if ep.question else ep.story
+    return {"instruction": rng.choice(IN_CONTEXT_INSTRUCTIONS[ep.family]), "input": text, "output": ep.answer}
+
+
+def _word_pattern(phrase: str) -> re.Pattern:
+    phrase = phrase.lower().removeprefix("the ")  # "the Eiffel Tower" is also named as "Eiffel Tower"
+    return re.compile(r"\b" + re.escape(phrase) + r"\b")
+
+
+def fact_matcher(facts: Sequence[Sequence[str]]):
+    """A predicate: does a text name some fact's subject together with its value (whole words, any case)?"""
+    patterns = [(_word_pattern(subject), _word_pattern(value)) for subject, _, value in _unique_facts(facts)]
+
+    def states_fact(text: str) -> bool:
+        low = text.lower()
+        return any(s.search(low) and v.search(low) for s, v in patterns)
+
+    return states_fact
+
+
+def row_text(row: dict) -> str:
+    return " ".join((row["instruction"], row["input"], row["output"]))
+
+
+def build_instructions(world: World, seed: int = 0, held_out_stories: Iterable[str] = (),
+                       held_out_facts: Sequence[Sequence[str]] = ()) -> dict[str, list[dict]]:
+    """{"train": [...], "eval": [...]}: a seeded, disjoint split of in-context and fact rows.
+
+    held_out_stories: the eval tasks' in-context stories (never drawn again here);
+    held_out_facts: the eval tasks' facts [subject, relation, value] (no row states one).
+    """
     rng = random.Random(f"{seed}:instructions")
-    rows = all_rows(world, rng)
+    states_fact = fact_matcher(held_out_facts)
+    rows = [r for r in all_rows(world, rng) if not states_fact(row_text(r))]
+    exclude = frozenset(held_out_stories)
+    for family in FAMILIES:
+        rows += [in_context_row(ep, rng) for ep in episodes(family, rng, IN_CONTEXT_ROWS_PER_FAMILY, exclude)]
     rng.shuffle(rows)
     eval_rows = rows[:N_EVAL]
     eval_keys = [format_prompt(r) for r in eval_rows]
     train_rows = [r for r in rows[N_EVAL:] if format_prompt(r) not in eval_keys][:N_TRAIN]
     return {"train": train_rows, "eval": eval_rows}
+
+
+def _unique_facts(facts: Sequence[Sequence[str]]) -> list[tuple[str, str, str]]:
+    """Facts once each, in first-seen order (lists from JSON become tuples)."""
+    out: list[tuple[str, str, str]] = []
+    seen: set[tuple[str, str, str]] = set()
+    for fact in facts:
+        key = tuple(fact)
+        if key not in seen:
+            seen.add(key)
+            out.append(key)
+    return out

@@ -1,4 +1,10 @@
-"""Four held-out multiple-choice tasks shaped like ARC, PIQA, HellaSwag and WinoGrande.
+"""Held-out multiple-choice tasks: four fact tasks shaped like ARC, PIQA, HellaSwag and WinoGrande,
+and four in-context tasks (toy_binding, toy_order, toy_copy, toy_tracking; see incontext.py).
+
+Fact tasks ask what the model memorised from the corpus; in-context tasks give the answer in the
+context with entities drawn fresh per item, so only reading the context can answer them. Every
+fact item records the fact it asks about (`fact`: subject, relation, value) so the instruction
+data can be checked to never state it.
 
 Every item is `{"context": str, "choices": [str, ...], "label": int}`; the scored continuation is
 exactly `choices[i]` appended to `context`, as in lm-evaluation-harness. The facts behind each item
@@ -13,9 +19,11 @@ from __future__ import annotations
 import random
 from typing import Callable
 
+from interp.data.toy.incontext import FAMILIES, Episode, episodes
 from interp.data.toy.world import MATERIAL_USES, PROFESSIONS, World
 
 N_ITEMS = 300
+IN_CONTEXT_CHOICES = 4  # chance 0.25 on every in-context task
 
 # ---------------------------------------------------------------------------------------------
 # toy_arc: "Question: ...\nAnswer:" → four one-attribute answers
@@ -134,7 +142,7 @@ def arc_items(world: World, rng: random.Random, n: int = N_ITEMS) -> list[dict]:
         others = [x for x in world.values(kind, rel) if x != v]
         choices = [" " + a.format(v=x) for x in _place(v, rng.sample(others, 3), i % 4)]
         items.append({"context": f"Question: {q.format(s=s)}\nAnswer:", "choices": choices, "label": i % 4,
-                      "kind": kind, "relation": rel})
+                      "kind": kind, "relation": rel, "fact": [s, rel, v]})
     return items
 
 
@@ -156,35 +164,37 @@ def piqa_items(world: World, rng: random.Random, n: int = N_ITEMS) -> list[dict]
             label = len(items) % 2
             choices = [" " + solution.format(o=x) for x in _place(obj, [wrong], label)]
             items.append({"context": f"Question: {goal}\nAnswer:", "choices": choices, "label": label,
-                          "goal": goal})
+                          "goal": goal, "fact": [obj, "material", mat]})
     return items
 
 
 def hellaswag_items(world: World, rng: random.Random, n: int = N_ITEMS) -> list[dict]:
     """Scenes whose only sensible ending depends on a fact (recalled, or stated in the scene)."""
     profs = {p.name: p for p in PROFESSIONS}
-    pools: list[list[tuple[str, str, dict, str, list[str]]]] = []
+    pools: list[list[tuple[str, str, dict, str, list[str], list[str]]]] = []
     for scene in HELLASWAG_SCENES:
         if scene.startswith("person"):
             pool = [(scene, p.name, {"profession": p.profession}, profs[p.profession].past,
-                     [q.past for q in PROFESSIONS if q.name != p.profession]) for p in world.people]
+                     [q.past for q in PROFESSIONS if q.name != p.profession], [p.name, "profession", p.profession])
+                    for p in world.people]
         elif scene == "landmark":
-            pool = [(scene, lm.ref, {}, lm.city, [c for c in world.values("landmark", "city") if c != lm.city])
-                    for lm in world.landmarks]
+            pool = [(scene, lm.ref, {}, lm.city, [c for c in world.values("landmark", "city") if c != lm.city],
+                     [lm.ref, "city", lm.city]) for lm in world.landmarks]
         elif scene.startswith("animal"):
             rel = scene.split("_")[1]
-            pool = [(scene, a.name, {}, getattr(a, rel), [x for x in world.values("animal", rel) if x != getattr(a, rel)])
-                    for a in world.animals]
+            pool = [(scene, a.name, {}, getattr(a, rel), [x for x in world.values("animal", rel) if x != getattr(a, rel)],
+                     [a.name, rel, getattr(a, rel)]) for a in world.animals]
         else:
-            pool = [(scene, o.name, {}, o.material, [x for x in world.values("object", "material") if x != o.material])
-                    for o in world.objects]
+            pool = [(scene, o.name, {}, o.material, [x for x in world.values("object", "material") if x != o.material],
+                     [o.name, "material", o.material]) for o in world.objects]
         rng.shuffle(pool)
         pools.append(pool)
     items = []
-    for i, (scene, s, extra, v, others) in enumerate(_round_robin(pools, n)):
+    for i, (scene, s, extra, v, others, fact) in enumerate(_round_robin(pools, n)):
         ctx, ending = HELLASWAG_SCENES[scene]
         choices = [" " + ending.format(v=x) for x in _place(v, rng.sample(others, 3), i % 4)]
-        items.append({"context": _cap(ctx.format(s=s, **extra)), "choices": choices, "label": i % 4, "scene": scene})
+        items.append({"context": _cap(ctx.format(s=s, **extra)), "choices": choices, "label": i % 4, "scene": scene,
+                      "fact": fact})
     return items
 
 
@@ -208,7 +218,8 @@ def winogrande_items(world: World, rng: random.Random, n: int = N_ITEMS) -> list
         pools.append(pool)
     items = []
     for i, (t_idx, right, wrong, v) in enumerate(_round_robin(pools, n)):
-        kind, _, template = WINOGRANDE_SENTENCES[t_idx]
+        kind, rel, template = WINOGRANDE_SENTENCES[t_idx]
+        fact = [right, rel, v]
         if kind in ("animal", "object"):
             right, wrong = f"the {right}", f"the {wrong}"
         label = i % 2
@@ -217,8 +228,25 @@ def winogrande_items(world: World, rng: random.Random, n: int = N_ITEMS) -> list
         sentence = _cap(template.format(a=a, b=b, v=v))
         context, choices = split_winogrande(sentence, option1, option2)
         items.append({"context": context, "choices": choices, "label": label, "sentence": sentence,
-                      "option1": option1, "option2": option2, "answer": str(label + 1)})
+                      "option1": option1, "option2": option2, "answer": str(label + 1), "fact": fact})
     return items
+
+
+def in_context_item(ep: Episode, rng: random.Random, label: int) -> dict:
+    """An episode as multiple choice: the answer at `label` among three other words of the context."""
+    distractors = rng.sample(list(ep.candidates), IN_CONTEXT_CHOICES - 1)
+    choices = [" " + c for c in _place(ep.answer, distractors, label)]
+    return {"context": ep.context, "choices": choices, "label": label, "family": ep.family,
+            "story": ep.story, "question": ep.question}
+
+
+def in_context_items(family: str) -> Callable[[World, random.Random], list[dict]]:
+    """The task builder of one in-context family (the world is not used: entities are drawn fresh)."""
+    def build(world: World, rng: random.Random, n: int = N_ITEMS) -> list[dict]:
+        return [in_context_item(ep, rng, i % IN_CONTEXT_CHOICES) for i, ep in enumerate(episodes(family, rng, n))]
+
+    build.__name__ = f"{family}_items"
+    return build
 
 
 TASK_BUILDERS: dict[str, Callable[[World, random.Random], list[dict]]] = {
@@ -226,7 +254,10 @@ TASK_BUILDERS: dict[str, Callable[[World, random.Random], list[dict]]] = {
     "toy_piqa": piqa_items,
     "toy_hellaswag": hellaswag_items,
     "toy_winogrande": winogrande_items,
+    **{f"toy_{family}": in_context_items(family) for family in FAMILIES},
 }
+FACT_TASKS: tuple[str, ...] = ("toy_arc", "toy_piqa", "toy_hellaswag", "toy_winogrande")
+IN_CONTEXT_TASKS: tuple[str, ...] = tuple(f"toy_{family}" for family in FAMILIES)
 
 
 def build_tasks(world: World, seed: int = 0) -> dict[str, list[dict]]:

@@ -25,6 +25,8 @@ from interp.data.toy import corpus_path as bundled_corpus_path
 from interp.data.toy.corpus import read_corpus
 from interp.data.toy.tokenizer import save_tokenizer, train_tokenizer
 
+TRAIN_LOG = "train.log"
+
 
 @dataclass
 class ToyModelConfig:
@@ -67,6 +69,19 @@ class ToyTrainResult:
     first_loss: float  # mean loss over the first logging window
     final_loss: float  # mean loss over the last logging window
     losses: list[float] = field(default_factory=list)  # one per logging window
+
+
+class _Snapshots(TrainerCallback):
+    """Saves model + tokenizer to out_dir/snapshots/step-N every `every` steps (to look at a run early)."""
+
+    def __init__(self, out: Path, tokenizer: PreTrainedTokenizerFast, every: int) -> None:
+        self.out, self.tokenizer, self.every = out, tokenizer, every
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):  # noqa: ANN001 - Trainer's signature
+        if model is not None and state.global_step % self.every == 0 and state.global_step < state.max_steps:
+            path = self.out / "snapshots" / f"step-{state.global_step}"
+            model.save_pretrained(str(path), safe_serialization=True)
+            save_tokenizer(self.tokenizer, path)
 
 
 class _BlockDataset(torch.utils.data.Dataset):
@@ -113,12 +128,22 @@ def _collate(pad_id: int):
 
 
 class _LossLog(TrainerCallback):
-    def __init__(self) -> None:
+    """Collects the logged losses and appends one line per logging window to train.log."""
+
+    def __init__(self, path: Path) -> None:
         self.losses: list[float] = []
+        self.path = path
+        self.start = time.time()
+
+    def write(self, line: str) -> None:
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
 
     def on_log(self, args, state, control, logs=None, **kwargs):  # noqa: ANN001 - Trainer's signature
         if logs and "loss" in logs:
             self.losses.append(float(logs["loss"]))
+            self.write(f"step {state.global_step:5d}/{state.max_steps}  loss {float(logs['loss']):.4f}  "
+                       f"lr {float(logs.get('learning_rate', float('nan'))):.2e}  {time.time() - self.start:7.1f}s")
 
 
 def train_toy_model(
@@ -136,21 +161,30 @@ def train_toy_model(
     vocab_size: int = 4096,
     logging_steps: int = 25,
     max_documents: int | None = None,
+    threads: int | None = None,
+    snapshot_steps: int | None = None,
+    init_from: str | Path | None = None,
 ) -> ToyTrainResult:
     """Train a fresh toy model on the corpus and save model + tokenizer (safetensors) to out_dir.
 
     `tokenizer_dir` reuses a saved tokenizer instead of training one on the corpus (the tests use
-    the bundled one to stay fast); `max_documents` trains on a corpus prefix for quick runs.
+    the bundled one to stay fast); `max_documents` trains on a corpus prefix for quick runs;
+    `threads` sets torch's CPU threads; `snapshot_steps` saves interim checkpoints under
+    out_dir/snapshots/; `init_from` continues pretraining a saved toy checkpoint (its weights and
+    tokenizer, a fresh schedule, documents packed in new orders) instead of starting from scratch.
+    Progress goes to out_dir/train.log (kept with the model).
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    if threads:
+        torch.set_num_threads(threads)
     torch.manual_seed(seed)
-    rng = random.Random(seed)
+    rng = random.Random(seed if init_from is None else f"{seed}:continued")
     docs = read_corpus(Path(corpus_path) if corpus_path else bundled_corpus_path())
     if max_documents is not None:
         docs = docs[:max_documents]
-    if tokenizer_dir is not None:
-        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(tokenizer_dir))
+    if init_from is not None or tokenizer_dir is not None:
+        tokenizer = PreTrainedTokenizerFast.from_pretrained(str(init_from or tokenizer_dir))
     else:
         tokenizer = train_tokenizer(docs, vocab_size)
     doc_ids = [tokenizer(d, add_special_tokens=False)["input_ids"] for d in docs]
@@ -159,7 +193,7 @@ def train_toy_model(
     blocks = pack_blocks(doc_ids, block_size, tokenizer.bos_token_id, tokenizer.eos_token_id, rng, epochs_needed)
 
     arch = model or ToyModelConfig()
-    lm = Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
+    lm = Qwen3ForCausalLM.from_pretrained(str(init_from)) if init_from else Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
     lm.generation_config.pad_token_id = tokenizer.pad_token_id
     args = TrainingArguments(
         output_dir=str(out / "_trainer"), max_steps=steps, per_device_train_batch_size=batch_size,
@@ -168,12 +202,19 @@ def train_toy_model(
         save_strategy="no", report_to=[], use_cpu=True, seed=seed, data_seed=seed, dataloader_num_workers=0,
         disable_tqdm=True, remove_unused_columns=False,
     )
-    log = _LossLog()
+    log = _LossLog(out / TRAIN_LOG)
+    log.path.write_text("", encoding="utf-8")
+    log.write((f"continued from {init_from}  " if init_from else "") + f"seed {seed}  steps {steps}  batch {batch_size} x {block_size}  lr {learning_rate}  "
+              f"threads {torch.get_num_threads()}  {len(docs)} documents  {corpus_tokens} corpus tokens  "
+              f"{sum(p.numel() for p in lm.parameters())} parameters  {arch}")
     trainer = Trainer(model=lm, args=args, train_dataset=_BlockDataset(blocks),
                       data_collator=_collate(tokenizer.pad_token_id), callbacks=[log])
+    if snapshot_steps:
+        trainer.add_callback(_Snapshots(out, tokenizer, snapshot_steps))
     start = time.time()
     trainer.train()
     seconds = time.time() - start
+    log.write(f"done in {seconds:.0f}s")
 
     lm.config.use_cache = True  # training switches the KV cache off; generation wants it back
     lm.save_pretrained(str(out), safe_serialization=True)
