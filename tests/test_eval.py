@@ -1,4 +1,4 @@
-"""The evaluator's scores are exactly the log-likelihoods DESIGN.md defines, however they are batched."""
+"""The evaluator's scores are exactly the log-likelihoods docs/semantics.md defines, however they are batched."""
 
 from __future__ import annotations
 

@@ -112,7 +112,7 @@ def test_probe_cli_prints_the_table(leak_trained):
 
 def test_probe_on_the_toy_model(tmp_path):
     """The causally trained toy model does not exploit the leak by itself (bidirectional is *worse*
-    than causal there); trained briefly on the leaky objective it does, as the seed's 3B did."""
+    than causal there); trained briefly on the leaky objective it does, as the published Ministral 3 3B run did."""
     base = run_leakage_probe("toy", "toy", limit=32, max_seq_len=128).set_index("mode")
     assert not base["flagged"].any()
     assert 0.8 < base.loc["prefix", "ratio"] < 1.25

@@ -1,4 +1,4 @@
-"""Stages run into timestamped directories from presets; the report computes what the seed reported."""
+"""Stages run into timestamped directories from presets; the report computes what the published ablation reported."""
 
 from __future__ import annotations
 
@@ -149,7 +149,7 @@ def eval_metrics(attention: str, accs: dict[str, float]) -> dict:
 
 
 def test_report_reproduces_the_seeds_ratios_and_criteria(tmp_path):
-    """The seed's figures: macro 0.695 → 0.356 (retention 0.512) → 0.409 after the 3b finetune."""
+    """The published ablation's figures: macro 0.695 → 0.356 (retention 0.512) → 0.409 after the 3b finetune."""
     runs = tmp_path / "runs"
     write_metrics(runs, "1", eval_metrics("causal", {"a": 0.79, "b": 0.60}))
     write_metrics(runs, "1", eval_metrics("causal", {"a": 0.10, "b": 0.10}), stamp="20260101-000000")  # older

@@ -23,7 +23,7 @@ delimiter " " (kept in `delimiter`, which acc_norm's character count leaves out)
   arc_*          "question\nAnswer:"                      " " + choice text
   winogrande     sentence before "_"                     option + rest of the sentence
 
-ARC rows whose answerKey is not one of the choice labels are skipped in both. In the seed format,
+ARC rows whose answerKey is not one of the choice labels are skipped in both. In the ministral3 ablation format (`seed`),
 whitespace that ends a context is moved to the front of every choice (winogrande's "... and _"),
 so an item states exactly the token boundary that will be scored.
 """
