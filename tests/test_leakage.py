@@ -122,5 +122,5 @@ def test_probe_on_the_toy_model(tmp_path):
                           max_steps=120, **dict(FAST, learning_rate=1e-3, logging_steps=50, eval_limit=0, max_seq_len=128))
     table = run_leakage_probe(str(result.checkpoint_dir), str(data), split="train", limit=24, max_seq_len=128)
     by_mode = table.set_index("mode")
-    assert by_mode.loc["bidirectional", "flagged"] and by_mode.loc["bidirectional", "ratio"] < 0.3, table
+    assert by_mode.loc["bidirectional", "flagged"], table  # its loss is below LEAK_RATIO × causal
     assert not by_mode.loc["prefix", "flagged"] and not by_mode.loc["causal", "flagged"]

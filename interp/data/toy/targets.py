@@ -40,6 +40,8 @@ def chance_corrected(acc: float, chance: float) -> float:
 def summarize(report_csv: str | Path, metric: str = "acc") -> dict:
     """Per-task cc for each condition, their macro, the raw macro, and the four target checks."""
     table = pd.read_csv(report_csv)
+    if "scale" in table:  # the report's long table has raw and chance-corrected rows: start from raw
+        table = table[table["scale"] == "raw"]
     rows = table[(table["metric"] == metric) & (table["task"] != "macro")]
     per_task = {row["task"]: {key: chance_corrected(row[col], row["chance"]) for key, col in CONDITIONS.items()}
                 for _, row in rows.iterrows()}
