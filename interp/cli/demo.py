@@ -28,28 +28,18 @@ def demo(
     from interp.analyses.predict import top_next_tokens
     from interp.analyses.summarize import print_summary, summarize
     from interp.cli.mask_impact import slug
-    from interp.data.toy import BUNDLED_MODEL_DIR
     from interp.util.progress import progress_bar
 
-    model = "toy"
-    if not (BUNDLED_MODEL_DIR / "config.json").exists():
-        from interp.data.random_models import build_random_model
-        from interp.util.logs import quiet_transformers
-
-        quiet_transformers()
-        model = str(build_random_model("qwen3", Path(out) / "random-qwen3"))
-        typer.echo(f"bundled toy model not present yet: using a tiny random Qwen3 at {model}")
-    engine = load_quietly(model)
+    engine = load_quietly("toy")
     typer.echo(repr(engine))
 
     with progress_bar("mask-impact", len(parse_layers(None, engine.n_layers))) as advance:
         df = mask_impact(engine, prompt, progress=advance)
-    label = "toy" if model == "toy" else "random qwen3"
-    meta = mask_impact_metadata(engine, df, model_label=label)
+    meta = mask_impact_metadata(engine, df, model_label="toy")
     table, sidecar = write_result(df, meta, Path(out) / f"{slug(prompt)}.csv")
     figure = write_heatmap(table, Path(out) / f"{slug(prompt)}_full_l2.png", exclude_first=True)
     typer.echo(f"wrote {table}, {sidecar.name} and {figure}\n")
-    print_summary(summarize(df, top=2), Console(), title=label)
+    print_summary(summarize(df, top=2), Console(), title="toy")
 
     for mode in ("causal", "prefix"):
         typer.echo(f"\n{prompt!r} → next token ({mode} prefill):")
