@@ -15,7 +15,7 @@ The published Ministral-3-3B ablation (macro 0.695 → 0.356 → 0.409 over hell
 arc_challenge and winogrande) is shown beside it, chance-corrected with those tasks' chance levels
 (0.25, 0.5, 0.25, 0.25, 0.5) applied to the macro, the closest its per-run figures allow.
 
-`python -m interp.data.toy.targets DIR` writes DIR/targets.md from DIR/report.csv (`make replicate`).
+`python -m interp.analyses.toy_targets DIR` writes DIR/targets.md from DIR/report.csv (`make replicate`).
 """
 
 from __future__ import annotations
@@ -25,16 +25,16 @@ from pathlib import Path
 
 import pandas as pd
 
+from interp.analyses.evaluate import chance_corrected
+from interp.analyses.report import CONDITIONS as REPORT_COLUMNS
+from interp.analyses.report import REFERENCE
 from interp.util.io import write_text
 
-CONDITIONS = {"S1": "S1 causal", "S2": "S2 prefix", "S4": "S4 3b prefix", "S3a": "S4 3a prefix"}
-PUBLISHED = {"S1": 0.695, "S2": 0.356, "S4": 0.409}  # Ministral-3-3B macro acc
+# The report's columns for the four conditions the targets compare (S3a: the 3a checkpoint, prefix eval).
+CONDITIONS = {key: REPORT_COLUMNS[column] for key, column in (("S1", "S1"), ("S2", "S2"), ("S4", "S4"), ("S3a", "S4_3a"))}
+PUBLISHED = {key: REFERENCE[key] for key in ("S1", "S2", "S4")}  # Ministral-3-3B macro acc
+PUBLISHED_CHANCE = REFERENCE["chance"]  # the five benchmarks' mean chance
 MIN_CC_FOR_RATIO = 0.1  # a per-task ratio over an S1 at chance is noise
-PUBLISHED_CHANCE = sum((0.25, 0.5, 0.25, 0.25, 0.5)) / 5  # hellaswag, piqa, arc_easy, arc_challenge, winogrande
-
-
-def chance_corrected(acc: float, chance: float) -> float:
-    return (acc - chance) / (1 - chance)
 
 
 def summarize(report_csv: str | Path, metric: str = "acc") -> dict:
