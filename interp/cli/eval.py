@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from interp.cli.common import BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.data.tasks import known_tasks
 
 
 def split_tasks(tasks: str) -> list[str]:
@@ -20,8 +21,7 @@ def split_tasks(tasks: str) -> list[str]:
 
 
 def eval_cmd(
-    tasks: Annotated[str, typer.Option(help="Comma-separated: hellaswag, piqa, arc_easy, arc_challenge, winogrande, "
-                                             "toy_arc, toy_piqa, toy_hellaswag, toy_winogrande, or FILE.jsonl.")],
+    tasks: Annotated[str, typer.Option(help=f"Comma-separated: {', '.join(known_tasks())}, or FILE.jsonl.")],
     out: Annotated[str, typer.Option(help="Directory for metrics.json and examples.csv.")],
     model: ModelOpt = None,
     attention: Annotated[str, typer.Option(
