@@ -178,3 +178,30 @@ def test_bundled_model_is_above_chance_on_a_fact_and_an_in_context_task(task):
     m = evaluate_task(interp.load("toy"), items, attention="causal", show_progress=False).metrics
     margin = 3 * (m["chance"] * (1 - m["chance"]) / m["n"]) ** 0.5
     assert m["n"] == 60 and m["acc"] > m["chance"] + margin
+
+
+def test_toy_train_cli_takes_architecture_overrides(tmp_path):
+    """`--arch KEY=VALUE` reaches the saved config; an unknown field or a non-number is one error line."""
+    import json
+
+    from interp.cli.app import app
+    from interp.data.toy.corpus import DOC_SEPARATOR
+    from tests.cli_helpers import invoke
+
+    small = tmp_path / "corpus.txt"
+    small.write_text(DOC_SEPARATOR.join(read_corpus(corpus_path())[:200]), encoding="utf-8")
+    tiny = ["hidden_size=32", "intermediate_size=64", "num_hidden_layers=1", "num_attention_heads=2",
+            "num_key_value_heads=1", "head_dim=16", "rope_theta=1e6"]
+    args = ["toy", "train", "--out", str(tmp_path / "m"), "--steps", "2", "--batch-size", "2", "--block-size", "32",
+            "--warmup-steps", "1", "--corpus", str(small), *[a for kv in tiny for a in ("--arch", kv)]]
+    code, output = invoke(app, args)
+    assert code == 0, output
+    config = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert (config["num_hidden_layers"], config["hidden_size"], config["head_dim"]) == (1, 32, 16)
+    assert config["rope_parameters"]["rope_theta"] == 1e6
+    for bad, said in ((["--arch", "depth=3"], "unknown field(s) depth"),
+                      (["--arch", "rope_theta=high"], "positive number"),
+                      (["--arch", "hidden_size=32.5"], "whole number"),
+                      (["--arch", "hidden_size=32", "--init-from", str(tmp_path / "m")], "--init-from")):
+        code, output = invoke(app, args[:4] + bad)
+        assert code == 2 and said in output and len(output.strip().splitlines()) == 1

@@ -39,13 +39,23 @@ def train(
     warmup_steps: int = typer.Option(100, help="Linear warmup steps before the cosine decay."),
     init_from: Optional[Path] = typer.Option(None, help="Continue pretraining this saved toy checkpoint "
                                              "(its weights and tokenizer) instead of starting from scratch."),
+    arch: Optional[list[str]] = typer.Option(None, "--arch", help="Architecture field KEY=VALUE, repeatable "
+                                             "(num_hidden_layers, hidden_size, intermediate_size, num_attention_heads, "
+                                             "num_key_value_heads, head_dim, max_position_embeddings, rope_theta); "
+                                             "default: the bundled model's. Not with --init-from."),
 ) -> None:
     """Pretrain a fresh toy Qwen3 model on the corpus (the bundled one: see its model card); log in OUT/train.log."""
-    from interp.data.toy.train import train_toy_model
+    from interp.data.toy.train import ToyModelConfig, train_toy_model
+    from interp.util.settings import parse_settings
 
+    from interp.errors import InterpError
+
+    if arch and init_from is not None:
+        raise InterpError("--arch shapes a fresh model; --init-from continues a saved one in its own architecture")
+    model = ToyModelConfig().with_overrides(parse_settings(arch or [], flag="--arch"))
     result = train_toy_model(out, seed=seed, steps=steps, batch_size=batch_size, block_size=block_size,
                              learning_rate=lr, corpus_path=corpus, threads=threads,
-                             warmup_steps=warmup_steps, init_from=init_from)
+                             warmup_steps=warmup_steps, init_from=init_from, model=model)
     typer.echo(f"saved {result.out_dir}: {result.parameters:,} parameters, {result.steps} steps, "
                f"{result.tokens_seen:,} tokens, {result.train_seconds:.0f}s, "
                f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}")

@@ -17,20 +17,20 @@ from interp.errors import InterpError
 _EXPONENT_FLOAT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)[eE][+-]?\d+")
 
 
-def parse_value(key: str, raw: str) -> Any:
+def parse_value(key: str, raw: str, flag: str = "--set") -> Any:
     """One setting's text → its value (see the module docstring); "" stays ""."""
     if raw == "":
         return ""
     try:
         value = yaml.safe_load(raw)
     except yaml.YAMLError:
-        raise InterpError(f"--set {key}: cannot parse {raw!r}") from None
+        raise InterpError(f"{flag} {key}: cannot parse {raw!r}") from None
     if isinstance(value, str) and _EXPONENT_FLOAT.fullmatch(value.strip()):
         return float(value)
     return value
 
 
-def parse_settings(settings: Iterable[str]) -> dict[str, Any]:
+def parse_settings(settings: Iterable[str], flag: str = "--set") -> dict[str, Any]:
     """["report_to=wandb", "adam_epsilon=1e-8"] → {"report_to": "wandb", "adam_epsilon": 1e-08}.
 
     Keys keep their dots (finetune.learning_rate) for the caller to route; dashes become
@@ -41,6 +41,6 @@ def parse_settings(settings: Iterable[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
-            raise InterpError(f"--set takes KEY=VALUE, not {item!r}")
-        out[key] = parse_value(key, raw.strip())
+            raise InterpError(f"{flag} takes KEY=VALUE, not {item!r}")
+        out[key] = parse_value(key, raw.strip(), flag)
     return out

@@ -14,7 +14,7 @@ import math
 import random
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 import torch
@@ -24,6 +24,7 @@ from transformers import (PreTrainedTokenizerFast, Qwen3Config, Qwen3ForCausalLM
 from interp.data.toy import corpus_path as bundled_corpus_path
 from interp.data.toy.corpus import read_corpus
 from interp.data.toy.tokenizer import save_tokenizer, train_tokenizer
+from interp.errors import InterpError
 
 TRAIN_LOG = "train.log"
 
@@ -40,6 +41,21 @@ class ToyModelConfig:
     head_dim: int = 32
     max_position_embeddings: int = 512
     rope_theta: float = 10000.0
+
+    def with_overrides(self, overrides: dict) -> "ToyModelConfig":
+        """This config with some fields replaced (`interp toy train --arch rope_theta=1e6`); bad keys or values are errors."""
+        kinds = {f.name: f.type for f in fields(self)}  # "int" | "float" (annotations are strings here)
+        unknown = sorted(set(overrides) - set(kinds))
+        if unknown:
+            raise InterpError(f"--arch: unknown field(s) {', '.join(unknown)}; choose from {', '.join(kinds)}")
+        values = {}
+        for key, value in overrides.items():
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise InterpError(f"--arch {key}: must be a positive number, not {value!r}")
+            if kinds[key] == "int" and value != int(value):
+                raise InterpError(f"--arch {key}: must be a whole number, not {value!r}")
+            values[key] = float(value) if kinds[key] == "float" else int(value)
+        return replace(self, **values)
 
     def to_qwen3(self, tokenizer: PreTrainedTokenizerFast) -> Qwen3Config:
         return Qwen3Config(
