@@ -46,9 +46,8 @@ def train(
 ) -> None:
     """Pretrain a fresh toy Qwen3 model on the corpus (the bundled one: see its model card); log in OUT/train.log."""
     from interp.data.toy.train import ToyModelConfig, train_toy_model
-    from interp.util.settings import parse_settings
-
     from interp.errors import InterpError
+    from interp.util.settings import parse_settings
 
     if arch and init_from is not None:
         raise InterpError("--arch shapes a fresh model; --init-from continues a saved one in its own architecture")
