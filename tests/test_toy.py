@@ -10,7 +10,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3ForCausalLM
 
 from interp.data.toy import (BUNDLED_MODEL_DIR, GENERATED_DIR, TOY_FACT_TASKS, TOY_IN_CONTEXT_TASKS, TOY_TASKS,
                              corpus_path, load_toy_instructions, load_toy_task)
-from interp.data.toy.build import build_all
+from interp.data.toy.build import CORPUS_EPISODES_PER_FAMILY, build_all
 from interp.data.toy.corpus import read_corpus
 from interp.data.toy.instructions import format_example, format_prompt
 from interp.data.toy.world import build_world
@@ -202,6 +202,25 @@ def test_toy_train_cli_takes_architecture_overrides(tmp_path):
     for bad, said in ((["--arch", "depth=3"], "unknown field(s) depth"),
                       (["--arch", "rope_theta=high"], "positive number"),
                       (["--arch", "hidden_size=32.5"], "whole number"),
-                      (["--arch", "hidden_size=32", "--init-from", str(tmp_path / "m")], "--init-from")):
+                      (["--arch", "hidden_size=32", "--init-from", str(tmp_path / "m")], "--init-from"),
+                      (["--steps", "-5"], "steps must be at least 1"),
+                      (["--block-size", "2"], "block size must be at least 3"),
+                      (["--lr", "0"], "positive learning rate")):
         code, output = invoke(app, args[:4] + bad)
         assert code == 2 and said in output and len(output.strip().splitlines()) == 1
+
+
+def test_toy_build_sets_the_corpus_episodes_and_leaves_the_tasks_alone(tmp_path):
+    """`--episodes-per-family` changes only how many answered episodes the corpus holds."""
+    from interp.cli.app import app
+    from tests.cli_helpers import invoke
+
+    code, output = invoke(app, ["toy", "build", "--out", str(tmp_path), "--episodes-per-family", "50"])
+    assert code == 0, output
+    shipped = _file_bytes(GENERATED_DIR)
+    built = _file_bytes(tmp_path)
+    assert {name for name in built if built[name] != shipped[name]} == {"corpus.txt"}
+    fewer = len(TOY_IN_CONTEXT_TASKS) * (CORPUS_EPISODES_PER_FAMILY - 50)
+    assert len(read_corpus(tmp_path / "corpus.txt")) == len(read_corpus(corpus_path())) - fewer
+    code, output = invoke(app, ["toy", "build", "--out", str(tmp_path), "--episodes-per-family", "-1"])
+    assert code == 2 and "0 or more" in output and len(output.strip().splitlines()) == 1

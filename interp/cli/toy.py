@@ -17,11 +17,15 @@ toy_app = typer.Typer(
 def build(
     out: Optional[Path] = typer.Option(None, "--out", help="Directory to write into (default: the package's generated/)."),
     seed: int = typer.Option(0, help="World seed; the shipped data uses 0."),
+    episodes_per_family: Optional[int] = typer.Option(None, help="Answered in-context episodes per family in "
+                                                      "the corpus (default: as shipped). Tasks and instructions do "
+                                                      "not change."),
 ) -> None:
     """Write corpus.txt, tasks/*.jsonl, instructions_{train,eval}.jsonl and world.json."""
     from interp.data.toy.build import GENERATED_DIR, build_all
 
-    paths = build_all(out or GENERATED_DIR, seed)
+    more = {} if episodes_per_family is None else {"episodes_per_family": episodes_per_family}
+    paths = build_all(out or GENERATED_DIR, seed, **more)
     for name, path in paths.items():
         typer.echo(f"{name:20s} {path}  ({path.stat().st_size:,} bytes)")
 

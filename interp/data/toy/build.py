@@ -16,6 +16,7 @@ from interp.data.toy.incontext import FAMILIES, episodes
 from interp.data.toy.instructions import build_instructions, format_example
 from interp.data.toy.tasks import build_tasks
 from interp.data.toy.world import World, build_world
+from interp.errors import InterpError
 
 GENERATED_DIR = Path(__file__).resolve().parent / "generated"
 CORPUS_FILE = "corpus.txt"
@@ -43,8 +44,15 @@ def world_summary(world: World) -> dict:
     }
 
 
-def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0) -> dict[str, Path]:
-    """Generate world → tasks, instructions, corpus; write them under out_dir; return the paths."""
+def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0,
+              episodes_per_family: int = CORPUS_EPISODES_PER_FAMILY) -> dict[str, Path]:
+    """Generate world → tasks, instructions, corpus; write them under out_dir; return the paths.
+
+    `episodes_per_family` sets how many answered in-context episodes of each family the corpus
+    holds (a training-data knob: the tasks and instructions do not change with it).
+    """
+    if episodes_per_family < 0:
+        raise InterpError(f"episodes per family must be 0 or more, not {episodes_per_family}")
     out_dir = Path(out_dir)
     (out_dir / TASKS_DIR).mkdir(parents=True, exist_ok=True)
     world = build_world(seed)
@@ -66,7 +74,7 @@ def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0) -> dict[str, Path]:
     in_corpus = [format_example(r) for r in instructions["train"] if rng.randrange(INSTRUCTION_CORPUS_FRACTION) == 0]
     rng = random.Random(f"{seed}:corpus-incontext")
     in_context = [ep.document() for family in FAMILIES
-                  for ep in episodes(family, rng, CORPUS_EPISODES_PER_FAMILY, held_out_stories)]
+                  for ep in episodes(family, rng, episodes_per_family, held_out_stories)]
     paths["corpus"] = out_dir / CORPUS_FILE
     write_corpus(build_corpus(world, in_corpus, seed, in_context), paths["corpus"])
 

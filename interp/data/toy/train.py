@@ -190,6 +190,11 @@ def train_toy_model(
     tokenizer, a fresh schedule, documents packed in new orders) instead of starting from scratch.
     Progress goes to out_dir/train.log (kept with the model).
     """
+    for name, value, least in (("steps", steps, 1), ("batch size", batch_size, 1), ("block size", block_size, 3)):
+        if value < least:  # a block holds at least <s>, one token and </s>
+            raise InterpError(f"{name} must be at least {least}, not {value}")
+    if learning_rate <= 0 or warmup_steps < 0:
+        raise InterpError(f"need a positive learning rate and 0 or more warmup steps, not {learning_rate} and {warmup_steps}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads:
