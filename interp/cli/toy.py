@@ -24,8 +24,7 @@ def build(
     """Write corpus.txt, tasks/*.jsonl, instructions_{train,eval}.jsonl and world.json."""
     from interp.data.toy.build import GENERATED_DIR, build_all
 
-    more = {} if episodes_per_family is None else {"episodes_per_family": episodes_per_family}
-    paths = build_all(out or GENERATED_DIR, seed, **more)
+    paths = build_all(out or GENERATED_DIR, seed, episodes_per_family)
     for name, path in paths.items():
         typer.echo(f"{name:20s} {path}  ({path.stat().st_size:,} bytes)")
 

@@ -44,13 +44,14 @@ def world_summary(world: World) -> dict:
     }
 
 
-def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0,
-              episodes_per_family: int = CORPUS_EPISODES_PER_FAMILY) -> dict[str, Path]:
+def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0, episodes_per_family: int | None = None) -> dict[str, Path]:
     """Generate world → tasks, instructions, corpus; write them under out_dir; return the paths.
 
     `episodes_per_family` sets how many answered in-context episodes of each family the corpus
-    holds (a training-data knob: the tasks and instructions do not change with it).
+    holds (None: as shipped; a training-data knob: the tasks and instructions do not change with it).
     """
+    if episodes_per_family is None:
+        episodes_per_family = CORPUS_EPISODES_PER_FAMILY
     if episodes_per_family < 0:
         raise InterpError(f"episodes per family must be 0 or more, not {episodes_per_family}")
     out_dir = Path(out_dir)
