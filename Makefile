@@ -35,10 +35,10 @@ replicate: $(STAMP)
 	$(BIN)/interp stage run 3b --runs-dir runs/replicate
 	$(BIN)/interp stage run 4 --runs-dir runs/replicate
 	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication
-	$(BIN)/python -m interp.analyses.toy_targets docs/replication
+	$(BIN)/python -m interp.analyses.ablation.targets docs/replication
 
 # README figures of the bundled model (one line per figure; no hub; each well under 2 minutes on the toy model).
 figures: $(STAMP)
 	$(BIN)/interp demo --out out/figures/demo && cp out/figures/demo/the_eiffel_tower_is_in_full_l2.png docs/img/eiffel_full_l2.png
 	$(BIN)/interp knockout --prompts toy --limit 210 --out out/figures/knockout && cp out/figures/knockout/knockout.png docs/img/knockout_toy.png
-	$(BIN)/interp mask-impact --prompt "The Eiffel Tower is in" --num-tokens 2 --out out/figures/eiffel.csv --html && $(BIN)/python -m interp.view.screenshot out/figures/eiffel.html -o docs/img/viewer.png --state "layer=max&pos=max&x0=1"
+	$(BIN)/interp mask-impact --prompt "The Eiffel Tower is in" --num-tokens 2 --out out/figures/eiffel.csv --html && $(BIN)/python -m devtools.screenshot out/figures/eiffel.html -o docs/img/viewer.png --state "layer=max&pos=max&x0=1"

@@ -16,8 +16,8 @@ import random
 import torch
 
 from timing import median_time, print_rows, qwen3_bench_args, random_qwen3
-from interp.analyses.knockout import knockout
-from interp.analyses.mask_impact import mask_impact
+from interp.analyses.impact.knockout import knockout
+from interp.analyses.impact.mask_impact import mask_impact
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ import time
 import torch
 
 from timing import median_time, print_rows, qwen3_bench_args, random_qwen3
-from interp.analyses.mask_impact import mask_impact
+from interp.analyses.impact.mask_impact import mask_impact
 
 
 def main() -> None:

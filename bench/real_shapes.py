@@ -6,7 +6,7 @@ tiny. The weights are random (no hub here) and the model is built in memory, not
 
 For each model it prints, on whatever device is present (CUDA if available, else CPU):
   engine / HF forward time (and max |logit difference|), mask-impact sweep / forward,
-  knockout / forward (where interp.analyses.knockout is built), and peak memory against weight
+  knockout / forward (where interp.analyses.impact.knockout is built), and peak memory against weight
   memory, with the check: peak of a sweep <= weights + 3 x one forward's activations (every
   layer's, as a forward with grad keeps them; the transient no-grad peak is printed too).
 
@@ -149,7 +149,7 @@ def prompt_text(tokens: int) -> tuple[str, str]:
 
 
 def bench_model(name: str, args, device: torch.device) -> dict:
-    from interp.analyses.mask_impact import mask_impact
+    from interp.analyses.impact.mask_impact import mask_impact
 
     engine = build_engine(name, device, args.layers)
     weights = sum(p.numel() * p.element_size() for p in engine.model.parameters())
@@ -169,9 +169,9 @@ def bench_model(name: str, args, device: torch.device) -> dict:
         del ours, theirs
         row["sweep_s"], row["sweep_peak"], _ = timed(lambda: mask_impact(engine, ids[0].tolist()), device, 1, 0)
         try:
-            from interp.analyses.knockout import knockout
+            from interp.analyses.impact.knockout import knockout
         except ImportError:
-            row["knockout"] = "interp.analyses.knockout is not in this build"
+            row["knockout"] = "interp.analyses.impact.knockout is not in this build"
         else:
             row["knockout_s"], row["knockout_peak"], _ = timed(
                 lambda: knockout(engine, [{"prompt": text, "subject": subject}]), device, 1, 0)

@@ -17,7 +17,7 @@ import torch
 
 import interp
 from timing import median_time
-from interp.analyses.training_model import EngineTrainingModel
+from interp.analyses.ablation.finetune.training_model import EngineTrainingModel
 from interp.data.random_models import build_random_model
 from interp.util.logs import quiet_transformers
 

@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from timing import median_time
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # devtools/ lives beside interp/, outside the package
+
 import interp
-from interp.view.browser import browser_context, unavailable_reason
-from interp.view.synthetic import synthetic_result
+from devtools.browser import browser_context, unavailable_reason
+from devtools.synthetic import synthetic_result
 
 
 def main() -> None:

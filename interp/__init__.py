@@ -50,7 +50,7 @@ def load(
 
 def _register_with_lm_eval() -> None:
     """Make "interp" an lm-eval model name (`lm_eval.simple_evaluate(model="interp", ...)`) when lm-eval
-    is installed. Only lm-eval's small registry module is imported; interp.harness (and lm-eval's
+    is installed. Only lm-eval's small registry module is imported; interp.analyses.ablation.harness (and lm-eval's
     models) load when lm-eval first asks for the model."""
     from importlib.util import find_spec
 
@@ -61,7 +61,7 @@ def _register_with_lm_eval() -> None:
     except ImportError:  # an lm-eval without the 0.4 registry
         return
     if "interp" not in model_registry:
-        model_registry.register("interp", target="interp.harness:InterpLM")
+        model_registry.register("interp", target="interp.analyses.ablation.harness:InterpLM")
 
 
 _register_with_lm_eval()

@@ -46,7 +46,7 @@ def harness_run(model: str, tasks_dir: str, out: Path) -> None:
 
 
 def ddp_finetune(model: str, data: str, out: Path) -> None:
-    from interp.analyses.finetune import finetune
+    from interp.analyses.ablation.finetune.trainer import finetune
     from interp.util.distributed import is_main, world_size
     from interp.util.io import write_json
 
@@ -68,8 +68,8 @@ def fsdp_save(model: str, out: Path) -> None:
     from transformers import TrainingArguments
 
     import interp
-    from interp.analyses.finetune import _EngineTrainer
-    from interp.analyses.training_model import EngineTrainingModel
+    from interp.analyses.ablation.finetune.trainer import _EngineTrainer
+    from interp.analyses.ablation.finetune.training_model import EngineTrainingModel
 
     engine = interp.load(model)
     with torch.no_grad():  # a change only the saved checkpoint can show

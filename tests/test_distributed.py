@@ -72,7 +72,7 @@ def runs(model_dirs, tmp_path_factory):
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 0, result.output
     from tests.distributed_worker import FINETUNE
-    from interp.analyses.finetune import finetune
+    from interp.analyses.ablation.finetune.trainer import finetune
 
     single = finetune(model, str(data), "prefix", one / "ddp",
                       **FINETUNE | {"per_device_train_batch_size": 2 * FINETUNE["per_device_train_batch_size"]})

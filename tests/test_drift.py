@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from typer.testing import CliRunner
 
-from interp.analyses.drift import context_ids, representation_drift
+from interp.analyses.ablation.drift import context_ids, representation_drift
 from interp.cli.app import app
 from tests.conftest import random_ids
 

@@ -11,8 +11,8 @@ import torch
 import typer
 from typer.testing import CliRunner
 
-from interp.analyses import evaluate as ev
-from interp.analyses.evaluate import EXAMPLE_COLUMNS, TASK_METRICS, Encoded, encode_items, evaluate, score_encoded
+from interp.analyses.ablation import evaluate as ev
+from interp.analyses.ablation.evaluate import EXAMPLE_COLUMNS, TASK_METRICS, Encoded, encode_items, evaluate, score_encoded
 from interp.errors import InterpError
 
 TOL = 1e-4
@@ -233,7 +233,7 @@ def test_resume_skips_finished_tasks_and_refuses_other_settings(engines, argmax_
 
 
 def test_eval_command(model_dirs, argmax_task, tmp_path):
-    from interp.cli.eval import eval_cmd
+    from interp.cli.ablation.eval import eval_cmd
 
     app = typer.Typer()
     app.command()(eval_cmd)

@@ -13,9 +13,9 @@ import torch
 from transformers import TrainerControl, TrainerState, TrainingArguments
 
 import interp
-from interp.analyses.finetune import finetune, resolve_options
-from interp.analyses.stop_rules import EvalPlateauStop, NoImprovementStop, NonFiniteLossStop, StopRecord
-from interp.analyses.training_model import mean_response_loss
+from interp.analyses.ablation.finetune.trainer import finetune, resolve_options
+from interp.analyses.ablation.finetune.stop_rules import EvalPlateauStop, NoImprovementStop, NonFiniteLossStop, StopRecord
+from interp.analyses.ablation.finetune.training_model import mean_response_loss
 from interp.data.instructions import (
     IGNORE_INDEX, InstructionCollator, format_prompt, load_instructions, tokenize_example, tokenize_rows,
 )
@@ -273,7 +273,7 @@ def test_finetune_cli(base_dir, data_file, tmp_path):
     import typer
     from typer.testing import CliRunner
 
-    from interp.cli.finetune import finetune_cmd
+    from interp.cli.ablation.finetune import finetune_cmd
 
     app = typer.Typer()
     app.command()(finetune_cmd)
@@ -307,7 +307,7 @@ def test_few_steps_on_the_toy_model_lower_the_response_loss(mode, tmp_path):
 @pytest.mark.parametrize("variant", ["llama", "mistral_window", "qwen2_window", "qwen3", "ministral3", "mistral3"])
 def test_resume_loads_a_checkpoint_back_into_every_architecture(model_dirs, engines, variant):
     """What resume does: a save_pretrained checkpoint goes back into the live model, every key."""
-    from interp.analyses.finetune import load_weights_into
+    from interp.analyses.ablation.finetune.trainer import load_weights_into
 
     engine = interp.load(model_dirs(variant))
     with torch.no_grad():
@@ -347,7 +347,7 @@ def test_mistral3_two_steps_then_resume_to_four_equals_four_steps(model_dirs, da
 
 
 def test_set_values_are_parsed_once_for_both_commands():
-    from interp.analyses.stages import resolve_config
+    from interp.analyses.ablation.stages import resolve_config
     from interp.util.settings import parse_settings
 
     assert parse_settings(["adam_epsilon=1e-8", "report_to=none", "save_total_limit=3", "x="]) == {

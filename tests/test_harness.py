@@ -16,10 +16,10 @@ from typer.testing import CliRunner
 
 import interp
 import lm_eval.tasks
-from interp.analyses.evaluate import choice_chars, item_requests
+from interp.analyses.ablation.evaluate import choice_chars, item_requests
 from interp.data.benchmarks import BENCHMARKS
 from interp.errors import InterpError
-from interp.harness import InterpLM
+from interp.analyses.ablation.harness import InterpLM
 from lm_eval.api.instance import Instance
 from lm_eval.evaluator import evaluate as lm_eval_evaluate
 from lm_eval.tasks import TaskManager, get_task_dict
@@ -152,8 +152,8 @@ def test_causal_interp_equals_lm_evals_hf_model(variant, model_dirs, engines, tm
 
 def test_prefix_harness_equals_interp_eval_prefix(model_dirs, tmp_path):
     """`interp harness` (lm-eval driving interp) and `interp eval`, both --attention prefix, same items."""
-    from interp.cli.eval import eval_cmd
-    from interp.cli.harness import harness_cmd
+    from interp.cli.ablation.eval import eval_cmd
+    from interp.cli.ablation.harness import harness_cmd
 
     rows = mc_rows(5, seed=7)
     json_task(tmp_path / "tasks", "mc", rows)

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 import typer
 
-from interp.analyses.heatmaps import comparison_figure, grid, heatmap_figure
-from interp.analyses.mask_impact import mask_impact, mask_impact_metadata
-from interp.analyses.mask_impact.io import read_result, write_result
-from interp.cli.mask_impact import heatmap
+from interp.analyses.impact.heatmaps import comparison_figure, grid, heatmap_figure
+from interp.analyses.impact.mask_impact import mask_impact, mask_impact_metadata
+from interp.analyses.impact.mask_impact.io import read_result, write_result
+from interp.cli.impact.mask_impact import heatmap
 from tests.cli_helpers import invoke
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

@@ -11,10 +11,10 @@ import typer
 
 import interp
 from interp.analyses import knockout
-from interp.analyses.knockout import COLUMNS, SOURCES, knockout_summary
-from interp.analyses.knockout.prompts import toy_prompts
-from interp.analyses.mask_impact.carry import window_layers
-from interp.cli.knockout import knockout_cmd
+from interp.analyses.impact.knockout import COLUMNS, SOURCES, knockout_summary
+from interp.analyses.impact.knockout.prompts import toy_prompts
+from interp.analyses.interventions.carry import window_layers
+from interp.cli.impact.knockout import knockout_cmd
 from interp.data.random_models import build_random_model
 from interp.data.toy import GENERATED_DIR
 from interp.errors import InterpError

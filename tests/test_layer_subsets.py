@@ -93,7 +93,7 @@ def test_bad_bidirectional_layers_are_one_line_errors(engines):
 
 def test_bad_bidirectional_layers_on_the_command_line_exit_2(model_dirs, tmp_path, monkeypatch, capsys):
     """The console entry point itself (in-process: a subprocess would only add interpreter start-up)."""
-    from interp.analyses.layer_sets import parse_bidirectional_layers
+    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
     from interp.cli.app import main
 
     argv = ["interp", "eval", "--tasks", "toy_arc", "--limit", "2", "--out", str(tmp_path), "-m",

@@ -6,8 +6,8 @@ import warnings
 
 import pytest
 
-from interp.analyses.finetune import finetune
-from interp.analyses.leakage import (
+from interp.analyses.ablation.finetune.trainer import finetune
+from interp.analyses.ablation.finetune.leakage import (
     LEAK_RATIO, check_label_leakage, guard_label_leakage, probe_leakage, run_leakage_probe,
 )
 from interp.data.instructions import tokenize_rows
@@ -98,7 +98,7 @@ def test_probe_cli_prints_the_table(leak_trained):
     import typer
     from typer.testing import CliRunner
 
-    from interp.cli.finetune import probe_app
+    from interp.cli.ablation.finetune import probe_app
 
     checkpoint, data = leak_trained
     app = typer.Typer()

@@ -13,12 +13,12 @@ import typer
 from typer.testing import CliRunner
 
 from interp import Knockout
-from interp.analyses.mask_impact import COLUMNS, mask_impact, mask_impact_metadata, parse_layers, variant_names
-from interp.analyses.mask_impact.io import read_result, write_result
-from interp.analyses.mask_impact.metrics import cosine_distance, kl_from_baseline, top1_prob_delta
-from interp.analyses.predict import top_next_tokens
-from interp.analyses.summarize import summarize
-from interp.cli.mask_impact import heatmap, mask_impact_app, model_labels
+from interp.analyses.impact.mask_impact import COLUMNS, mask_impact, mask_impact_metadata, parse_layers, variant_names
+from interp.analyses.impact.mask_impact.io import read_result, write_result
+from interp.analyses.interventions.distances import cosine_distance, kl_from_baseline, top1_prob_delta
+from interp.analyses.impact.predict import top_next_tokens
+from interp.analyses.impact.summarize import summarize
+from interp.cli.impact.mask_impact import heatmap, mask_impact_app, model_labels
 from interp.errors import InterpError
 
 TOL = 1e-4

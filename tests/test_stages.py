@@ -11,10 +11,10 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from interp.analyses import stages
-from interp.analyses.report import build_report, collect, recovery_table, success_criteria
-from interp.analyses.stages import latest_run, resolve_config, run_stage
-from interp.cli.stage import stage_app
+from interp.analyses.ablation import stages
+from interp.analyses.ablation.report import build_report, collect, recovery_table, success_criteria
+from interp.analyses.ablation.stages import latest_run, resolve_config, run_stage
+from interp.cli.ablation.stage import stage_app
 from interp.data.toy import TOY_TASKS
 from interp.errors import InterpError
 
@@ -64,7 +64,7 @@ def tiny_config(model_dirs, tmp_path):
 
 
 def fake_finetune(model, data, attention, out_dir, **options):
-    """Stands in for interp.analyses.finetune: the 'finetuned' checkpoint is the model unchanged."""
+    """Stands in for interp.analyses.ablation.finetune.trainer: the 'finetuned' checkpoint is the model unchanged."""
     shutil.copytree(model, Path(out_dir) / "final")
     return type("Result", (), {"checkpoint_dir": Path(out_dir) / "final", "summary": {"attention": attention, **options}})()
 
@@ -82,7 +82,7 @@ def test_stages_1_2_3_4_and_report(tiny_config, monkeypatch):
     m1, m2 = (json.loads((s / "metrics.json").read_text()) for s in (s1, s2))
     assert (m1["attention"], m2["attention"]) == ("causal", "prefix") and set(m1["tasks"]) == {"alpha", "beta"}
 
-    monkeypatch.setattr("interp.analyses.finetune.finetune", fake_finetune)
+    monkeypatch.setattr("interp.analyses.ablation.finetune.trainer.finetune", fake_finetune)
     s3 = run_stage("3b", tiny_config, echo=None)
     summary = json.loads((s3 / "metrics.json").read_text())["summary"]
     assert summary["attention"] == "prefix" and summary["learning_rate"] == tiny_config["finetune"]["learning_rate"]
@@ -103,7 +103,7 @@ def test_stages_1_2_3_4_and_report(tiny_config, monkeypatch):
 
 
 def test_stage_3_passes_the_presets_model_settings_to_the_finetune(tiny_config, monkeypatch):
-    monkeypatch.setattr("interp.analyses.finetune.finetune", fake_finetune)
+    monkeypatch.setattr("interp.analyses.ablation.finetune.trainer.finetune", fake_finetune)
 
     def summary(config):
         return json.loads((run_stage("3a", config, echo=None) / "metrics.json").read_text())["summary"]
@@ -119,7 +119,7 @@ def test_stage_3_passes_the_presets_model_settings_to_the_finetune(tiny_config, 
 def test_resume_skips_finished_tasks(tiny_config, monkeypatch):
     first = run_stage("1", tiny_config, echo=None, show_progress=False)
     (first / "metrics.json").unlink()  # as if interrupted after both tasks were written
-    from interp.analyses import evaluate as ev
+    from interp.analyses.ablation import evaluate as ev
 
     monkeypatch.setattr(ev, "evaluate_task", lambda *a, **k: pytest.fail("a finished task was run again"))
     lines = []
@@ -230,7 +230,7 @@ def test_results_and_report_name_the_model_as_given_not_its_install_path(tiny_co
 
 
 def test_sweep_layers_writes_one_result_per_group_and_the_report_plots_them(tiny_config):
-    from interp.analyses.evaluate import evaluate
+    from interp.analyses.ablation.evaluate import evaluate
     from interp.cli.common import load_quietly
 
     runs = Path(tiny_config["runs_dir"])

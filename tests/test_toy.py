@@ -171,7 +171,7 @@ def test_a_few_training_steps_lower_the_loss(tmp_path):
 def test_bundled_model_is_above_chance_on_a_fact_and_an_in_context_task(task):
     """A margin computed from chance (three binomial standard deviations over 60 items), not a figure."""
     import interp
-    from interp.analyses.evaluate import evaluate_task
+    from interp.analyses.ablation.evaluate import evaluate_task
     from interp.data.tasks import load_task
 
     items = load_task(task, limit=60)

@@ -14,13 +14,13 @@ import typer
 from typer.testing import CliRunner
 
 import interp
-from interp.analyses.mask_impact import mask_impact, mask_impact_metadata
-from interp.analyses.mask_impact.io import read_result, write_result
-from interp.cli.mask_impact import mask_impact_app
+from interp.analyses.impact.mask_impact import mask_impact, mask_impact_metadata
+from interp.analyses.impact.mask_impact.io import read_result, write_result
+from interp.cli.impact.mask_impact import mask_impact_app
 from interp.cli.view import view_cmd
 from interp.view.data import build_payload
 from interp.view.page import embed_json
-from interp.view.synthetic import synthetic_result
+from devtools.synthetic import synthetic_result
 from tests.cli_helpers import invoke
 
 HOSTILE = '<img src=x onerror="window.__pwned=1">'

@@ -12,7 +12,7 @@ import pytest
 
 import interp
 from interp.view import write_view
-from interp.view.browser import browser_context, open_view, unavailable_reason
+from devtools.browser import browser_context, open_view, unavailable_reason
 from tests.test_view import HOSTILE, HOSTILE_2, make_impact_results, make_knockout_dir
 
 REASON = unavailable_reason()

@@ -9,13 +9,13 @@ import typer
 
 from interp.cli import engine_cmds
 from interp.cli.demo import demo
-from interp.cli.drift import drift_cmd
-from interp.cli.eval import eval_cmd
-from interp.cli.finetune import finetune_cmd, probe_app
-from interp.cli.knockout import knockout_cmd
-from interp.cli.harness import harness_cmd
-from interp.cli.mask_impact import heatmap, mask_impact_app
-from interp.cli.stage import stage_app
+from interp.cli.ablation.drift import drift_cmd
+from interp.cli.ablation.eval import eval_cmd
+from interp.cli.ablation.finetune import finetune_cmd, probe_app
+from interp.cli.impact.knockout import knockout_cmd
+from interp.cli.ablation.harness import harness_cmd
+from interp.cli.impact.mask_impact import heatmap, mask_impact_app
+from interp.cli.ablation.stage import stage_app
 from interp.cli.toy import toy_app
 from interp.cli.view import view_cmd
 from interp.errors import InterpError

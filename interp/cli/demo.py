@@ -22,12 +22,12 @@ def demo(
 
     from rich.console import Console
 
-    from interp.analyses.heatmaps import write_heatmap
-    from interp.analyses.mask_impact import mask_impact, mask_impact_metadata, parse_layers
-    from interp.analyses.mask_impact.io import write_result
-    from interp.analyses.predict import top_next_tokens
-    from interp.analyses.summarize import print_summary, summarize
-    from interp.cli.mask_impact import slug
+    from interp.analyses.impact.heatmaps import write_heatmap
+    from interp.analyses.impact.mask_impact import mask_impact, mask_impact_metadata, parse_layers
+    from interp.analyses.impact.mask_impact.io import write_result
+    from interp.analyses.impact.predict import top_next_tokens
+    from interp.analyses.impact.summarize import print_summary, summarize
+    from interp.cli.impact.mask_impact import slug
     from interp.util.progress import progress_bar
 
     engine = load_quietly("toy")

@@ -22,7 +22,7 @@ def predict(
     trust_remote_code: TrustOpt = False,
 ) -> None:
     """Show the model's top next tokens after PROMPT (prefix mode: the whole prompt is the prefix)."""
-    from interp.analyses.predict import top_next_tokens
+    from interp.analyses.impact.predict import top_next_tokens
 
     text = read_prompt(prompt)
     engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
@@ -42,7 +42,7 @@ def generate(
     trust_remote_code: TrustOpt = False,
 ) -> None:
     """Greedy text after PROMPT; --attention prefix prefills the prompt bidirectionally, then decodes causally."""
-    from interp.analyses.layer_sets import parse_bidirectional_layers
+    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
 
     text = read_prompt(prompt)
     layers = parse_bidirectional_layers(bidirectional_layers)

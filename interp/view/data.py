@@ -65,7 +65,7 @@ def load_source(source: Source) -> Loaded:
         return load_source(path.parent)
     if _is_knockout(_columns(path)):
         return _read_knockout(path)
-    from interp.analyses.mask_impact.io import read_result
+    from interp.analyses.impact.mask_impact.io import read_result
 
     df, meta = read_result(path)
     return Loaded("mask_impact", df, meta, path)
@@ -109,7 +109,7 @@ def _read_knockout(table: Path) -> Loaded:
 
 def mask_impact_payload(item: Loaded) -> dict:
     """One mask-impact result as the page reads it: tokens, ids, layers, variants, packed values per step."""
-    from interp.analyses.heatmaps import HEATMAP_METRICS
+    from interp.analyses.impact.heatmaps import HEATMAP_METRICS
 
     df, meta = item.df, item.meta or {}
     if df.empty:
@@ -171,7 +171,7 @@ def _token_ids(meta: dict, tokens: list[str]) -> list[int | None]:
 
 def check_mask_impact_comparable(items: list[Loaded]) -> None:
     """Refuse to compare results of different prompts or layers, with `heatmap compare`'s one-line error."""
-    from interp.analyses.heatmaps import check_comparable, grid
+    from interp.analyses.impact.heatmaps import check_comparable, grid
 
     variant = str(items[0].df["variant"].iloc[0])
     check_comparable([grid(item.df, variant=variant, metric="l2", step=0, label=item.label) for item in items])
@@ -239,7 +239,7 @@ def build_payload(sources: list[Source], title: str | None = None) -> dict:
 
 def _label(items: list[Loaded]) -> None:
     """Short names: the model from the sidecar, else the file name; file names again where those collide."""
-    from interp.analyses.heatmaps import result_label
+    from interp.analyses.impact.heatmaps import result_label
 
     for index, item in enumerate(items):
         if item.path is not None:
