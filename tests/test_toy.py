@@ -224,3 +224,21 @@ def test_toy_build_sets_the_corpus_episodes_and_leaves_the_tasks_alone(tmp_path)
     assert len(read_corpus(tmp_path / "corpus.txt")) == len(read_corpus(corpus_path())) - fewer
     code, output = invoke(app, ["toy", "build", "--out", str(tmp_path), "--episodes-per-family", "-1"])
     assert code == 2 and "0 or more" in output and len(output.strip().splitlines()) == 1
+
+
+def test_toy_build_weights_one_family(tmp_path):
+    """`--family-episodes order=N` overrides one family's count; the others keep --episodes-per-family."""
+    from interp.cli.app import app
+    from interp.data.toy.build import corpus_episode_counts
+    from tests.cli_helpers import invoke
+
+    assert corpus_episode_counts(50, {"order": 80}) == {"binding": 50, "order": 80, "copy": 50, "tracking": 50}
+    code, output = invoke(app, ["toy", "build", "--out", str(tmp_path), "--episodes-per-family", "50",
+                                "--family-episodes", "order=80"])
+    assert code == 0, output
+    fewer = len(TOY_IN_CONTEXT_TASKS) * (CORPUS_EPISODES_PER_FAMILY - 50) - 30
+    assert len(read_corpus(tmp_path / "corpus.txt")) == len(read_corpus(corpus_path())) - fewer
+    for bad, said in ((["--family-episodes", "sorting=5"], "unknown in-context family"),
+                      (["--family-episodes", "order=many"], "0 or more")):
+        code, output = invoke(app, ["toy", "build", "--out", str(tmp_path), *bad])
+        assert code == 2 and said in output and len(output.strip().splitlines()) == 1

@@ -20,11 +20,16 @@ def build(
     episodes_per_family: Optional[int] = typer.Option(None, help="Answered in-context episodes per family in "
                                                       "the corpus (default: as shipped). Tasks and instructions do "
                                                       "not change."),
+    family_episodes: Optional[list[str]] = typer.Option(None, "--family-episodes", help="FAMILY=N, repeatable: "
+                                                        "this many episodes of one family (binding, order, copy, "
+                                                        "tracking), overriding --episodes-per-family."),
 ) -> None:
     """Write corpus.txt, tasks/*.jsonl, instructions_{train,eval}.jsonl and world.json."""
     from interp.data.toy.build import GENERATED_DIR, build_all
+    from interp.util.settings import parse_settings
 
-    paths = build_all(out or GENERATED_DIR, seed, episodes_per_family)
+    per_family = parse_settings(family_episodes or [], flag="--family-episodes")
+    paths = build_all(out or GENERATED_DIR, seed, episodes_per_family, per_family)
     for name, path in paths.items():
         typer.echo(f"{name:20s} {path}  ({path.stat().st_size:,} bytes)")
 
@@ -46,6 +51,8 @@ def train(
                                              "(num_hidden_layers, hidden_size, intermediate_size, num_attention_heads, "
                                              "num_key_value_heads, head_dim, max_position_embeddings, rope_theta); "
                                              "default: the bundled model's. Not with --init-from."),
+    snapshot_steps: Optional[int] = typer.Option(None, help="Also save the model every N steps under "
+                                                 "OUT/snapshots/step-N (to score a long run early)."),
 ) -> None:
     """Pretrain a fresh toy Qwen3 model on the corpus (the bundled one: see its model card); log in OUT/train.log."""
     from interp.data.toy.train import ToyModelConfig, train_toy_model
@@ -57,7 +64,8 @@ def train(
     model = ToyModelConfig().with_overrides(parse_settings(arch or [], flag="--arch"))
     result = train_toy_model(out, seed=seed, steps=steps, batch_size=batch_size, block_size=block_size,
                              learning_rate=lr, corpus_path=corpus, threads=threads,
-                             warmup_steps=warmup_steps, init_from=init_from, model=model)
+                             warmup_steps=warmup_steps, init_from=init_from, model=model,
+                             snapshot_steps=snapshot_steps)
     typer.echo(f"saved {result.out_dir}: {result.parameters:,} parameters, {result.steps} steps, "
                f"{result.tokens_seen:,} tokens, {result.train_seconds:.0f}s, "
                f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}")

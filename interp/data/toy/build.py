@@ -44,16 +44,34 @@ def world_summary(world: World) -> dict:
     }
 
 
-def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0, episodes_per_family: int | None = None) -> dict[str, Path]:
+def corpus_episode_counts(episodes_per_family: int | None = None,
+                          per_family: dict[str, int] | None = None) -> dict[str, int]:
+    """How many answered episodes of each in-context family the corpus holds.
+
+    `episodes_per_family` is the count for every family (None: as shipped); `per_family` overrides
+    it for the families it names, so a corpus can weight the word-order families more.
+    """
+    base = CORPUS_EPISODES_PER_FAMILY if episodes_per_family is None else episodes_per_family
+    counts = {family: base for family in FAMILIES}
+    for family, n in (per_family or {}).items():
+        if family not in FAMILIES:
+            raise InterpError(f"unknown in-context family {family!r}; known: {', '.join(FAMILIES)}")
+        counts[family] = n
+    for family, n in counts.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            raise InterpError(f"episodes per family must be 0 or more, not {n} ({family})")
+    return counts
+
+
+def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0, episodes_per_family: int | None = None,
+              per_family: dict[str, int] | None = None) -> dict[str, Path]:
     """Generate world → tasks, instructions, corpus; write them under out_dir; return the paths.
 
-    `episodes_per_family` sets how many answered in-context episodes of each family the corpus
-    holds (None: as shipped; a training-data knob: the tasks and instructions do not change with it).
+    `episodes_per_family` (and `per_family`, by family name) set how many answered in-context
+    episodes the corpus holds (None: as shipped; a training-data knob: the tasks and instructions
+    do not change with it).
     """
-    if episodes_per_family is None:
-        episodes_per_family = CORPUS_EPISODES_PER_FAMILY
-    if episodes_per_family < 0:
-        raise InterpError(f"episodes per family must be 0 or more, not {episodes_per_family}")
+    counts = corpus_episode_counts(episodes_per_family, per_family)
     out_dir = Path(out_dir)
     (out_dir / TASKS_DIR).mkdir(parents=True, exist_ok=True)
     world = build_world(seed)
@@ -75,7 +93,7 @@ def build_all(out_dir: Path = GENERATED_DIR, seed: int = 0, episodes_per_family:
     in_corpus = [format_example(r) for r in instructions["train"] if rng.randrange(INSTRUCTION_CORPUS_FRACTION) == 0]
     rng = random.Random(f"{seed}:corpus-incontext")
     in_context = [ep.document() for family in FAMILIES
-                  for ep in episodes(family, rng, episodes_per_family, held_out_stories)]
+                  for ep in episodes(family, rng, counts[family], held_out_stories)]
     paths["corpus"] = out_dir / CORPUS_FILE
     write_corpus(build_corpus(world, in_corpus, seed, in_context), paths["corpus"])
 
