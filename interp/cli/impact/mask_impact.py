@@ -75,11 +75,12 @@ def mask_impact_cmd(
     from interp.analyses.impact.mask_impact.batch import Job, load_jobs, run_jobs
     from interp.analyses.impact.mask_impact.io import FORMATS, table_format
 
-    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
+    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers, parse_layer_choice
 
     check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens,
                   knockout_queries=knockout_queries, window=window)
     subset = parse_bidirectional_layers(bidirectional_layers)
+    parse_layer_choice(layers, None)  # the syntax now; the range once the model is loaded
     if config is not None:
         jobs = load_jobs(config, default_num_tokens=num_tokens)
         out_dir, table_fmt = Path(out or "out/mask_impact"), table_format("result", fmt)
