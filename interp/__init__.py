@@ -1,13 +1,21 @@
-"""interp: which tokens matter where, and what causal masking buys — on one manual-forward engine."""
+"""interp: which tokens matter where, and what causal masking buys — on one manual-forward engine.
+
+`import interp` stays light: torch and the engine load when first used (`interp.load`,
+`interp.Engine`, `from interp import Knockout`), the viewer's pages when `interp.view` is called.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
-
-from interp.engine import Engine, Knockout, RunResult
 from interp.errors import InterpError
+from interp.view import view  # a plain function; binding it here keeps `interp.view` the function, not the package
+
+if TYPE_CHECKING:
+    import torch
+
+    from interp.engine import Engine, Knockout, RunResult
 
 __version__ = "0.1.0"
 
@@ -66,6 +74,18 @@ def _register_with_lm_eval() -> None:
 
 _register_with_lm_eval()
 
-from interp import view  # noqa: E402  the HTML viewer; callable: interp.view(df_or_path)
+_FROM_ENGINE = ("Engine", "Knockout", "RunResult")
+
+
+def __getattr__(name: str):
+    """The engine's classes on first use (PEP 562), so `import interp` does not import torch."""
+    if name in _FROM_ENGINE:
+        import interp.engine
+
+        value = getattr(interp.engine, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'interp' has no attribute {name!r}")
+
 
 __all__ = ["DEFAULT_MODEL", "Engine", "InterpError", "Knockout", "RunResult", "__version__", "load", "resolve_model", "view"]

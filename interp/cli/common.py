@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import Annotated, Optional
 
 import typer
@@ -54,13 +55,33 @@ def load_quietly(model: str | None, device: str = "cpu", dtype: str = "float32",
 
 
 def read_prompt(prompt: str) -> str:
-    """A prompt given inline, or the contents of a .txt file path."""
-    from pathlib import Path
+    """A prompt given inline, or the contents of a .txt file path (which must exist)."""
+    from interp.util.prompts import read_prompt as read
 
-    from interp.errors import InterpError
+    return read(prompt, where="--prompt: ")
 
-    if prompt.endswith(".txt") and Path(prompt).is_file():
-        prompt = Path(prompt).read_text(encoding="utf-8").rstrip("\n")
-    if not prompt.strip():
-        raise InterpError("empty prompt: give some text (or a .txt file that has some)")
-    return prompt
+
+def check_out(path: str | os.PathLike, *, directory: bool = True, option: str = "--out") -> None:
+    """Every writing command calls this first: an output that cannot be written fails in one line
+    before anything is loaded or computed (not with a PermissionError after the work)."""
+    from interp.util.io import check_writable
+
+    check_writable(path, directory=directory, option=option)
+
+
+def check_device(device: str | None) -> None:
+    """--device names a device this machine has ('auto' and None are resolved later), before any work."""
+    if device is None or device == "auto":
+        return
+    from interp.engine.loading import check_device as check
+    from interp.util.distributed import local_device
+
+    check(local_device(device))
+
+
+def check_at_least(option: str, value: int | float | None, least: int | float) -> None:
+    """A numeric option below its smallest sensible value is a one-line error (None: not given)."""
+    if value is not None and value < least:
+        from interp.errors import InterpError
+
+        raise InterpError(f"{option} must be at least {least}, not {value}")

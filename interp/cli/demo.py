@@ -10,7 +10,7 @@ from typing import Annotated
 
 import typer
 
-from interp.cli.common import load_quietly
+from interp.cli.common import check_out, load_quietly
 
 
 def demo(
@@ -30,6 +30,7 @@ def demo(
     from interp.cli.impact.mask_impact import slug
     from interp.util.progress import progress_bar
 
+    check_out(out)
     engine = load_quietly("toy")
     typer.echo(repr(engine))
 

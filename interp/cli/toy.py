@@ -25,8 +25,11 @@ def build(
                                                         "tracking), overriding --episodes-per-family."),
 ) -> None:
     """Write corpus.txt, tasks/*.jsonl, instructions_{train,eval}.jsonl and world.json."""
+    from interp.cli.common import check_out
     from interp.data.toy.build import GENERATED_DIR, build_all
     from interp.util.settings import parse_settings
+
+    check_out(out or GENERATED_DIR)
 
     per_family = parse_settings(family_episodes or [], flag="--family-episodes")
     paths = build_all(out or GENERATED_DIR, seed, episodes_per_family, per_family)
@@ -55,10 +58,12 @@ def train(
                                                  "OUT/snapshots/step-N (to score a long run early)."),
 ) -> None:
     """Pretrain a fresh toy Qwen3 model on the corpus (the bundled one: see its model card); log in OUT/train.log."""
+    from interp.cli.common import check_out
     from interp.data.toy.train import ToyModelConfig, train_toy_model
     from interp.errors import InterpError
     from interp.util.settings import parse_settings
 
+    check_out(out)
     if arch and init_from is not None:
         raise InterpError("--arch shapes a fresh model; --init-from continues a saved one in its own architecture")
     model = ToyModelConfig().with_overrides(parse_settings(arch or [], flag="--arch"))

@@ -22,7 +22,10 @@ def view_cmd(
 
     The page makes no network request: open it offline, attach it to an e-mail, or show it in a notebook.
     """
-    from interp.view import write_view
+    from interp.cli.common import check_out
+    from interp.view import default_output, write_view
 
+    if files:
+        check_out(out if out is not None else default_output(files[0]), directory=False)
     path = write_view(files, out, title=title)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB)")

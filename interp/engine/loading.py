@@ -36,6 +36,27 @@ def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
         raise InterpError(f"unknown dtype {dtype!r}; choose one of float32, bfloat16, float16, auto") from None
 
 
+def check_device(device: str | torch.device) -> torch.device:
+    """`device` as a torch.device this machine has, else a one-line InterpError (not torch's assertion)."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise InterpError(f"unknown device {str(device)!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise InterpError(f"device {str(device)!r}: this machine has no CUDA GPU that torch can use; use --device cpu")
+        if dev.index is not None and dev.index >= count:
+            raise InterpError(f"device {str(device)!r}: this machine has {count} CUDA GPU(s), cuda:0..cuda:{count - 1}")
+    elif dev.type == "mps" and not torch.backends.mps.is_available():
+        raise InterpError(f"device {str(device)!r}: MPS (Apple GPU) is not available here; use --device cpu")
+    elif dev.type not in ("cpu", "cuda", "mps", "meta"):
+        backend = getattr(torch, dev.type, None)
+        if backend is None or not getattr(backend, "is_available", lambda: False)():
+            raise InterpError(f"device {str(device)!r} is not available here; use cpu, cuda or mps")
+    return dev
+
+
 @contextmanager
 def quiet_loading() -> Iterator[None]:
     """transformers' warnings and "Loading weights" bars off while loading, then as the caller had them.
@@ -73,11 +94,13 @@ def load_engine(
 
     name = str(name_or_path)
     torch_dtype = parse_dtype(dtype)
+    if device_map is None:
+        check_device(device)
     _check_resolvable(name)
     try:
         config = AutoConfig.from_pretrained(name, trust_remote_code=trust_remote_code)
     except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot resolve this model"
-        raise InterpError(_unresolvable(name, exc)) from None
+        raise InterpError(_unresolvable(name, exc, trust_remote_code)) from None
     spec = spec_for(config)
     auto_class = AutoModelForImageTextToText if spec.multimodal else AutoModelForCausalLM
     try:
@@ -90,7 +113,7 @@ def load_engine(
     except InterpError:
         raise
     except Exception as exc:
-        raise InterpError(_unresolvable(name, exc)) from None
+        raise InterpError(_unresolvable(name, exc, trust_remote_code)) from None
     if device_map is None:
         model.to(device)
     else:
@@ -143,5 +166,8 @@ def _check_resolvable(name: str) -> None:
         )
 
 
-def _unresolvable(name: str, exc: Exception) -> str:
+def _unresolvable(name: str, exc: Exception, trust_remote_code: bool = False) -> str:
+    if not trust_remote_code and "trust_remote_code" in str(exc) or "custom code" in str(exc):  # transformers' refusal, cut short by one_line
+        return (f"{name!r} ships its own Python code, which runs only with --trust-remote-code "
+                "(trust_remote_code=True in Python): pass it if you trust this checkpoint")
     return f"cannot load model {name!r}: {one_line(exc).rstrip('.')}"

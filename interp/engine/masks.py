@@ -17,12 +17,12 @@ layer is causal (p = 0). Each layer's mask is still this one rule, with that lay
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass
 from typing import Iterable, Literal, Sequence
 
 import torch
 
+from interp.engine.layers import parse_layers
 from interp.errors import InterpError
 
 AttentionMode = Literal["causal", "bidirectional", "prefix"]
@@ -59,21 +59,12 @@ def prefix_lengths(
 
 
 def check_layers(layers: Iterable[int] | None, n_layers: int) -> frozenset[int]:
-    """The layers `bidirectional_layers` names (None → every layer), each checked in range."""
+    """The layers `bidirectional_layers` names (None → every layer), each checked in range (the one
+    layer-set parser, numbers only: a Python caller passes numbers, the CLI parses "20-27")."""
     if layers is None:
         return frozenset(range(n_layers))
-    if isinstance(layers, (str, bytes)):
-        raise InterpError(f"bidirectional_layers must be layer numbers, not the string {layers!r}")
-    chosen = []
-    for layer in layers:
-        try:
-            chosen.append(operator.index(layer))  # ints and numpy/torch integers, not floats
-        except TypeError:
-            raise InterpError(f"bidirectional layer {layer!r} is not a layer number") from None
-    bad = [layer for layer in chosen if not 0 <= layer < n_layers]
-    if bad:
-        raise InterpError(f"bidirectional layer {bad[0]} out of range: the model has {n_layers} layers (0..{n_layers - 1})")
-    return frozenset(chosen)
+    return frozenset(parse_layers(layers, n_layers, option="bidirectional_layers", what="bidirectional layer",
+                                  text=False, empty_ok=True))
 
 
 def layer_prefix_lengths(

@@ -15,8 +15,36 @@ from typing import Any, Iterator
 
 import yaml
 
-from interp.errors import InterpError
+from interp.errors import InterpError, one_line
 from interp.util.distributed import is_main
+
+
+def check_writable(path: str | os.PathLike, *, directory: bool = True, option: str = "--out") -> Path:
+    """Refuse, in one line and before any work, an output that cannot be written.
+
+    `path` is a directory to write into (`directory=True`) or a file. Nothing is created: the nearest
+    existing ancestor must be a directory in which a file can actually be made (a probe file is
+    created and removed, so read-only mounts and permissions count even for root). Returns `path`.
+    """
+    target = Path(path).expanduser()
+    label = f"{option} {path}" if option else str(path)
+    if target.exists():
+        if directory and not target.is_dir():
+            raise InterpError(f"{label}: is a file, not a directory to write into")
+        if not directory and target.is_dir():
+            raise InterpError(f"{label}: is a directory, not a file")
+    existing = target if directory else target.parent
+    while not existing.exists() and existing != existing.parent:  # Path.exists is False under a file too
+        existing = existing.parent
+    if not existing.is_dir():
+        raise InterpError(f"{label}: cannot be created: {existing} is a file, not a directory")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".interp-write-check.", dir=existing)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise InterpError(f"{label}: cannot write in {existing} ({exc.strerror or one_line(exc)})") from None
+    return Path(path)
 
 
 @contextmanager

@@ -10,15 +10,15 @@ offline, as an e-mail attachment, or inside a notebook (an iframe `srcdoc`). Sev
 results of the same prompt are shown side by side on one colour scale with their differences to
 the first; results of different prompts are refused.
 
-`interp.view` is this module and can be called: `interp.view(x)` is `interp.view.view(x)`.
+`interp.view` is the function `view` below (`interp/__init__.py` binds it); the rest of this
+package is imported by name: `from interp.view import write_view`. Importing this package is
+cheap: the page builder and pandas load when a viewer is built.
 """
 
 from __future__ import annotations
 
 import html
 import os
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Union
@@ -82,12 +82,3 @@ def default_output(source: Source) -> Path:
         return path.parent / "view.html"
     return path.with_suffix(".html")
 
-
-class _CallableModule(types.ModuleType):
-    """Lets `interp.view(df)` work while `interp.view` stays an importable package."""
-
-    def __call__(self, *sources: Source | list[Source], **options) -> Viewer:
-        return view(*sources, **options)
-
-
-sys.modules[__name__].__class__ = _CallableModule

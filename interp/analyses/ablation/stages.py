@@ -128,14 +128,10 @@ def _checked(config: dict) -> dict:
 
 def _check_layer_settings(config: dict) -> None:
     """bidirectional_layers → sorted layer numbers or None; sweep_layers → a group count or None."""
-    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
+    from interp.analyses.interventions.layer_sets import check_layer_settings
 
-    config["bidirectional_layers"] = parse_bidirectional_layers(config.get("bidirectional_layers"))
-    groups = config.setdefault("sweep_layers", None)
-    if groups is not None and (isinstance(groups, bool) or not isinstance(groups, int) or groups < 1):
-        raise InterpError(f"sweep_layers must be a positive number of layer groups, not {groups!r}")
-    if groups is not None and config["bidirectional_layers"] is not None:
-        raise InterpError("give either bidirectional_layers or sweep_layers: the sweep chooses the layers itself")
+    config["bidirectional_layers"], config["sweep_layers"] = check_layer_settings(
+        config.get("bidirectional_layers"), config.get("sweep_layers"))
 
 
 def resolve_device(device: str) -> str:

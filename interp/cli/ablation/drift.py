@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceOpt, DtypeOpt, TrustOpt, load_quietly
+from interp.cli.common import DeviceOpt, DtypeOpt, TrustOpt, check_at_least, check_device, check_out, load_quietly
 
 
 def drift_cmd(
@@ -39,16 +39,23 @@ def drift_cmd(
     from interp.cli.ablation.eval import split_tasks
     from interp.errors import InterpError
 
+    check_out(out)
     if (tasks is None) == (prompts is None):
         raise InterpError("give either --tasks or --prompts (the texts whose hidden states are compared)")
+    models = model or ["toy"]
+    repeated = sorted({name for name in models if models.count(name) > 1})
+    if repeated:
+        raise InterpError(f"--model {repeated[0]} is given twice: name each checkpoint once (one line per model)")
+    check_at_least("--limit", limit, 1)
+    check_at_least("--batch-size", batch_size, 1)
     layers = parse_bidirectional_layers(bidirectional_layers)
+    check_device(device)
     if tasks is not None:
         texts, skipped = task_contexts(split_tasks(tasks), limit=limit, data_dir=data_dir), 0
     else:
         texts, skipped = read_prompts(prompts)
     if not texts:
         raise InterpError(f"no prompts in {prompts}")
-    models = model or ["toy"]
     table = drift(models, texts, batch_size=batch_size, bidirectional_layers=layers,
                   load=lambda name: load_quietly(name, device, dtype, trust_remote_code))
     table.attrs["skipped"] += skipped

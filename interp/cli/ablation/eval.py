@@ -6,7 +6,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import (
+    BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, check_at_least, check_device, check_out,
+    load_quietly,
+)
 from interp.data.tasks import known_tasks
 
 
@@ -47,8 +50,12 @@ def eval_cmd(
     from interp.analyses.ablation.evaluate import check_mode, evaluate, format_metrics, load_tasks
     from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
 
+    check_out(out)
     check_mode(attention)
+    check_at_least("--limit", limit, 1)
+    check_at_least("--batch-size", batch_size, 1)
     layers = parse_bidirectional_layers(bidirectional_layers)
+    check_device(None if device_map else device)
     loaded = load_tasks(split_tasks(tasks), limit=limit, data_dir=data_dir, format=format)  # before the model: fail fast
     engine = load_quietly(model, device, dtype, trust_remote_code, device_map)
     metrics = evaluate(engine, loaded, attention=attention, limit=limit, batch_size=batch_size, data_dir=data_dir,

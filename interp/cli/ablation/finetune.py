@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt
+from interp.cli.common import BidirectionalLayersOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, check_out
 from interp.engine.masks import MODES
 from interp.util.logs import quiet_transformers
 from interp.util.settings import parse_settings
@@ -57,6 +57,7 @@ def finetune_cmd(
     from interp.analyses.ablation.finetune.trainer import finetune
     from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
 
+    check_out(out)
     layers = parse_bidirectional_layers(bidirectional_layers)
     given = dict(
         max_steps=max_steps, num_train_epochs=epochs, learning_rate=learning_rate,
@@ -102,8 +103,11 @@ def probe_leakage_cmd(
     from rich.table import Table
 
     from interp.analyses.ablation.finetune.leakage import LEAK_RATIO, run_leakage_probe
-    from interp.cli.common import load_quietly
+    from interp.cli.common import check_at_least, check_device, load_quietly
 
+    for option, value in (("--limit", limit), ("--max-seq-len", max_seq_len), ("--batch-size", batch_size)):
+        check_at_least(option, value, 1)
+    check_device(device)
     engine = load_quietly(model, device, dtype, trust_remote_code)
     table = run_leakage_probe(engine, data, limit=limit, split=split, max_seq_len=max_seq_len,
                               batch_size=batch_size, modes=[m.strip() for m in modes.split(",") if m.strip()])

@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt
+from interp.cli.common import DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, check_at_least, check_device, check_out
 
 
 def harness_cmd(
@@ -32,6 +32,11 @@ def harness_cmd(
     from interp.errors import InterpError
     from interp.util.logs import quiet_transformers
 
+    check_out(out)
+    check_at_least("--batch-size", batch_size, 1)
+    check_at_least("--limit", limit, 1)
+    check_at_least("--num-fewshot", num_fewshot, 0)
+    check_device(device)
     try:
         from interp.analyses.ablation.harness import format_results, run_harness
     except ModuleNotFoundError as exc:

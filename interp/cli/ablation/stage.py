@@ -6,7 +6,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import DeviceMapOpt
+from interp.cli.common import DeviceMapOpt, check_device, check_out
 
 stage_app = typer.Typer(
     help="The prefill-mask ablation: 1 causal eval, 2 prefix eval, 3a/3b finetune, 4 post-finetune eval, report.",
@@ -67,6 +67,8 @@ def run_cmd(
                      trust_remote_code=trust_remote_code, bidirectional_layers=bidirectional_layers,
                      sweep_layers=sweep_layers)
     config = resolve_config(preset, overrides, set_ or ())
+    check_out(config["runs_dir"], option="--runs-dir")
+    check_device(None if config.get("device_map") else config.get("device"))
     run_dir = run_stage(stage, config, resume=resume, checkpoints=checkpoint or (),
                         echo=lambda line: typer.echo(line, err=True))
     if stage in EVAL_STAGES or stage == "4":
@@ -102,6 +104,7 @@ def report_cmd(
     from interp.analyses.ablation.stages import resolve_config
 
     config = resolve_config(preset, {"runs_dir": runs_dir})
+    check_out(out if out is not None else config["runs_dir"], option="--out" if out is not None else "--runs-dir")
     files = build_report(config["runs_dir"], out)
     typer.echo(files.markdown.read_text(encoding="utf-8"))
     typer.echo(f"wrote {files.markdown}, {files.table}, {files.figure}"

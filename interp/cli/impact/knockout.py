@@ -6,7 +6,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, load_quietly
+from interp.cli.common import (
+    BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, ModelOpt, TrustOpt, check_device, check_out, load_quietly,
+)
 
 
 def knockout_cmd(
@@ -33,7 +35,9 @@ def knockout_cmd(
     from interp.errors import InterpError
     from interp.util.progress import progress_bar
 
+    check_out(out)
     check_options(attention=attention, window=window)
+    check_device(None if device_map else device)
     subset = parse_bidirectional_layers(bidirectional_layers)
     if limit is not None and limit < 1:
         raise InterpError(f"--limit must be at least 1, not {limit}")

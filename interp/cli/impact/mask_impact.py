@@ -17,7 +17,9 @@ from typing import Annotated, Optional
 
 import typer
 
-from interp.cli.common import AttentionOpt, BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, TrustOpt, load_quietly, read_prompt
+from interp.cli.common import (
+    BidirectionalLayersOpt, DeviceMapOpt, DeviceOpt, DtypeOpt, TrustOpt, check_device, check_out, load_quietly, read_prompt,
+)
 from interp.errors import InterpError
 
 mask_impact_app = typer.Typer(
@@ -45,7 +47,8 @@ def mask_impact_cmd(
     model: ModelsOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Result file (a directory with --config).")] = None,
     fmt: Annotated[Optional[str], typer.Option("--format", help="csv (default) or parquet.")] = None,
-    attention: AttentionOpt = "causal",
+    attention: Annotated[str, typer.Option(
+        help="causal, or prefix (the prompt attends bidirectionally; generated tokens causally).")] = "causal",
     bidirectional_layers: BidirectionalLayersOpt = None,
     num_tokens: Annotated[int, typer.Option(help="Analyse, append the greedy token, repeat: K steps (stops at EOS).")] = 1,
     layers: Annotated[Optional[str], typer.Option(help="Layers to analyse, e.g. 0,3,5 or 2-6 (default: all).")] = None,
@@ -72,11 +75,12 @@ def mask_impact_cmd(
     from interp.analyses.impact.mask_impact.batch import Job, load_jobs, run_jobs
     from interp.analyses.impact.mask_impact.io import FORMATS, table_format
 
-    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
+    from interp.analyses.interventions.layer_sets import parse_bidirectional_layers, parse_layer_choice
 
     check_options(attention=attention, method=method, head_space=head_space, num_tokens=num_tokens,
                   knockout_queries=knockout_queries, window=window)
     subset = parse_bidirectional_layers(bidirectional_layers)
+    parse_layer_choice(layers, None)  # the syntax now; the range once the model is loaded
     if config is not None:
         jobs = load_jobs(config, default_num_tokens=num_tokens)
         out_dir, table_fmt = Path(out or "out/mask_impact"), table_format("result", fmt)
@@ -86,6 +90,8 @@ def mask_impact_cmd(
         table_fmt = table_format(target, fmt)
         name = target.stem if target.suffix.lstrip(".").lower() in FORMATS else target.name
         jobs, out_dir = [Job(name=name, prompt=text, num_tokens=num_tokens)], target.parent
+    check_out(out_dir)
+    check_device(None if device_map else device)
     models = model or [None]
     paths = run_jobs(
         jobs, models, out_dir, fmt=table_fmt, labels=model_labels(models), echo=typer.echo,
@@ -131,12 +137,15 @@ def heatmap(
     from interp.analyses.impact.heatmaps import write_comparison, write_heatmap
 
     options = dict(variant=variant, metric=metric, step=step, exclude_first=exclude_first)
-    if files[0] == "compare" and not (len(files) == 1 and Path("compare").is_file()):
-        path = write_comparison(files[1:], out, **options)
-    elif len(files) == 1:
-        path = write_heatmap(files[0], out, **options)
-    else:
+    compare = files[0] == "compare" and not (len(files) == 1 and Path("compare").is_file())
+    if not compare and len(files) != 1:
         raise InterpError("give one result file, or `compare` followed by two or more files")
+    inputs = files[1:] if compare else files
+    if out is not None:
+        check_out(out, directory=False)
+    elif inputs:  # the PNG goes beside the first file
+        check_out(Path(inputs[0]).parent, option="the directory of")
+    path = write_comparison(inputs, out, **options) if compare else write_heatmap(inputs[0], out, **options)
     typer.echo(f"wrote {path}")
 
 

@@ -55,7 +55,17 @@ class ToyModelConfig:
             if kinds[key] == "int" and value != int(value):
                 raise InterpError(f"--arch {key}: must be a whole number, not {value!r}")
             values[key] = float(value) if kinds[key] == "float" else int(value)
-        return replace(self, **values)
+        return replace(self, **values).checked()
+
+    def checked(self) -> "ToyModelConfig":
+        """This config, if it describes a model that can be built and run; else a one-line InterpError."""
+        heads, kv_heads = self.num_attention_heads, self.num_key_value_heads
+        if heads % kv_heads:
+            raise InterpError(f"--arch: num_attention_heads ({heads}) must be a multiple of num_key_value_heads "
+                              f"({kv_heads}): each key/value head serves a whole group of query heads")
+        if self.head_dim % 2:
+            raise InterpError(f"--arch: head_dim must be even (rotary embeddings rotate pairs), not {self.head_dim}")
+        return self
 
     def to_qwen3(self, tokenizer: PreTrainedTokenizerFast) -> Qwen3Config:
         return Qwen3Config(
@@ -162,6 +172,20 @@ class _LossLog(TrainerCallback):
                        f"lr {float(logs.get('learning_rate', float('nan'))):.2e}  {time.time() - self.start:7.1f}s")
 
 
+def _read_documents(path: Path, max_documents: int | None) -> list[str]:
+    """The corpus's documents (the first `max_documents`), refusing a missing or empty corpus in one line."""
+    if not path.is_file():
+        raise InterpError(f"no such corpus file: {path}")
+    try:
+        docs = read_corpus(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InterpError(f"cannot read corpus {path}: {exc}") from None
+    docs = docs[:max_documents] if max_documents is not None else docs
+    if not any(doc.strip() for doc in docs):
+        raise InterpError(f"corpus {path} has no documents: nothing to train on")
+    return docs
+
+
 def train_toy_model(
     out_dir: str | Path,
     seed: int = 0,
@@ -195,15 +219,20 @@ def train_toy_model(
             raise InterpError(f"{name} must be at least {least}, not {value}")
     if learning_rate <= 0 or warmup_steps < 0:
         raise InterpError(f"need a positive learning rate and 0 or more warmup steps, not {learning_rate} and {warmup_steps}")
+    for name, value in (("threads", threads), ("snapshot steps", snapshot_steps)):
+        if value is not None and value < 1:
+            raise InterpError(f"{name} must be at least 1, not {value}")
+    arch = (model or ToyModelConfig()).checked()
+    if init_from is None and block_size > arch.max_position_embeddings:
+        raise InterpError(f"block size {block_size} is longer than the model's max_position_embeddings "
+                          f"({arch.max_position_embeddings}): lower --block-size or raise it with --arch")
+    docs = _read_documents(Path(corpus_path) if corpus_path else bundled_corpus_path(), max_documents)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     if threads:
         torch.set_num_threads(threads)
     torch.manual_seed(seed)
     rng = random.Random(seed if init_from is None else f"{seed}:continued")
-    docs = read_corpus(Path(corpus_path) if corpus_path else bundled_corpus_path())
-    if max_documents is not None:
-        docs = docs[:max_documents]
     if init_from is not None or tokenizer_dir is not None:
         tokenizer = PreTrainedTokenizerFast.from_pretrained(str(init_from or tokenizer_dir))
     else:
@@ -213,7 +242,6 @@ def train_toy_model(
     epochs_needed = math.ceil(steps * batch_size * block_size / max(corpus_tokens, 1)) + 1
     blocks = pack_blocks(doc_ids, block_size, tokenizer.bos_token_id, tokenizer.eos_token_id, rng, epochs_needed)
 
-    arch = model or ToyModelConfig()
     lm = Qwen3ForCausalLM.from_pretrained(str(init_from)) if init_from else Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
     lm.generation_config.pad_token_id = tokenizer.pad_token_id
     args = TrainingArguments(

@@ -22,6 +22,7 @@ and prompts longer than the model allows, are skipped and counted. docs/semantic
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Callable, Iterable, Mapping
 
@@ -64,14 +65,22 @@ class FactPrompt:
 
 def fact_prompt(engine: Engine, row: object) -> FactPrompt | None:
     """A {"prompt", "subject"} row → FactPrompt, or None if the row cannot be used (skipped)."""
+    parsed = _parse_row(engine, row)
+    return parsed if isinstance(parsed, FactPrompt) else None
+
+
+def _parse_row(engine: Engine, row: object) -> FactPrompt | str:
+    """A {"prompt", "subject"} row → FactPrompt, or why it is skipped (for the one-line error)."""
     if not isinstance(row, Mapping):
-        return None
+        return "not a JSON object"
     prompt, subject = row.get("prompt"), row.get("subject")
-    if not isinstance(prompt, str) or not isinstance(subject, str) or not subject.strip() or not prompt.strip():
-        return None
+    if not isinstance(prompt, str) or not prompt.strip():
+        return "without a prompt"
+    if not isinstance(subject, str) or not subject.strip():
+        return "without a subject"
     begin = prompt.find(subject)
     if begin < 0:
-        return None
+        return "with a subject not in the prompt"
     end = begin + len(subject)
     try:
         enc = engine.tokenizer(prompt, return_offsets_mapping=True)
@@ -79,11 +88,11 @@ def fact_prompt(engine: Engine, row: object) -> FactPrompt | None:
         raise InterpError("knockout needs a fast tokenizer (character offsets locate the subject)") from None
     ids, offsets = list(enc["input_ids"]), list(enc["offset_mapping"])
     if engine.max_positions is not None and len(ids) > engine.max_positions:
-        return None
+        return f"longer than the model allows ({engine.max_positions} tokens)"
     last = len(ids) - 1
     subject_pos = [i for i, (s, e) in enumerate(offsets[:last]) if e > s and s < end and e > begin]
     if not subject_pos:  # the subject is only the last token (or empty after tokenization)
-        return None
+        return "whose subject has no token before the last"
     taken = set(subject_pos)
     sources = {"subject": subject_pos, "non_subject": [i for i in range(last) if i not in taken], "last": [last]}
     return FactPrompt(prompt, subject, ids, sources)
@@ -114,15 +123,17 @@ def knockout(
     check_options(attention=attention, window=window)
     if bidirectional_layers is not None:
         bidirectional_layers = sorted(check_layers(bidirectional_layers, engine.n_layers))
-    usable, skipped = [], 0
+    usable, why = [], Counter()
     for row in prompts:
-        parsed = fact_prompt(engine, row)
-        if parsed is None:
-            skipped += 1
-        else:
+        parsed = _parse_row(engine, row)
+        if isinstance(parsed, FactPrompt):
             usable.append(parsed)
+        else:
+            why[parsed] += 1
+    skipped = sum(why.values())
     if not usable:
-        raise InterpError(f"no usable prompts ({skipped} skipped): give rows with a prompt and a subject found in it")
+        reasons = "; ".join(f"{n} {reason}" for reason, n in why.most_common()) or "no rows"
+        raise InterpError(f"no usable prompts ({skipped} skipped): {reasons}")
     def analyse(mine: list[tuple[int, FactPrompt]]) -> list[list[dict]]:
         frames = []
         for index, fact in mine:

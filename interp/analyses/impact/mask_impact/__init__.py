@@ -28,6 +28,7 @@ import torch
 from interp.analyses.interventions.carry import ELEMENT_BUDGET, QUERIES, batch_size, check_queries, window_layers
 from interp.analyses.interventions.context import Readouts, StepContext, baseline_context
 from interp.analyses.impact.mask_impact.fast import downstream_start, fast_readouts, knockout_logits
+from interp.analyses.interventions.layer_sets import parse_layer_choice
 from interp.analyses.interventions.distances import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
 from interp.analyses.impact.mask_impact.reference import reference_logits, reference_readouts
 from interp.engine import Engine
@@ -50,27 +51,9 @@ def variant_names(n_heads: int, downstream: bool = False) -> list[str]:
 
 
 def parse_layers(layers: str | Iterable[int] | None, n_layers: int, option: str = "--layers") -> list[int]:
-    """None → all layers; "0,3,5" / "2-4" / [0, 3] → sorted unique layers, each checked in range.
-
-    `option` names the setting in error messages."""
-    if layers is None:
-        return list(range(n_layers))
-    if isinstance(layers, str):
-        chosen: list[int] = []
-        for part in filter(None, (p.strip() for p in layers.split(","))):
-            try:
-                lo, _, hi = part.partition("-") if "-" in part[1:] else (part, "", part)
-                chosen.extend(range(int(lo), int(hi) + 1))
-            except ValueError:
-                raise InterpError(f"{option}: {part!r} is not a layer number or range like 2-4") from None
-    else:
-        chosen = [int(layer) for layer in layers]
-    if not chosen:
-        raise InterpError("no layers chosen: give layer numbers like 0,3,5")
-    bad = [layer for layer in chosen if not 0 <= layer < n_layers]
-    if bad:
-        raise InterpError(f"layer {bad[0]} out of range: the model has {n_layers} layers (0..{n_layers - 1})")
-    return sorted(set(chosen))
+    """None → all layers; "0,3,5" / "2-4" / [0, 3] → sorted unique layers, each checked in range
+    (the one layer-set parser, interventions.layer_sets). `option` names the setting in errors."""
+    return parse_layer_choice(layers, n_layers, option)
 
 
 def check_options(

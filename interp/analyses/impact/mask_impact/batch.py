@@ -4,7 +4,7 @@ A prompts file (YAML) names prompts; each may set num_tokens and enabled:
 
     prompts:
       eiffel: {prompt: "The Eiffel Tower is in", num_tokens: 3}
-      long_one: {prompt: prompts/long.txt, enabled: false}   # a .txt path is read
+      long_one: {prompt: prompts/long.txt, enabled: false}   # a .txt path is read (it must exist)
       short: "Paris is the capital of"                        # just the text
 
 Results go to `<out_dir>/<name>.<fmt>` (+ `.json` sidecar); with several checkpoints to
@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Callable
 
 from interp.errors import InterpError
+from interp.util.prompts import read_prompt
 
 _JOB_KEYS = {"prompt", "num_tokens", "enabled"}
 
@@ -56,7 +57,7 @@ def load_jobs(path: str | os.PathLike, default_num_tokens: int = 1) -> list[Job]
         if not isinstance(num_tokens, int) or isinstance(num_tokens, bool) or num_tokens < 1:
             raise InterpError(f"{path}: prompt {name!r}: num_tokens must be a whole number ≥ 1, not {num_tokens!r}")
         if enabled:
-            text = _prompt_text(str(entry["prompt"]), Path(path).parent)
+            text = read_prompt(entry["prompt"], bases=[Path(path).parent], where=f"{path}: prompt {name!r}: ")
             jobs.append(Job(name=_file_stem(str(name)), prompt=text, num_tokens=num_tokens))
     if not jobs:
         raise InterpError(f"{path}: no enabled prompts")
@@ -129,19 +130,6 @@ def run_jobs(
 def _next_tokens(df) -> str:
     top = df.attrs.get("mask_impact", {}).get("top_next_tokens") or []
     return "; next: " + ", ".join(f"{t['token']!r} {t['prob']:.3f}" for t in top[:3]) if top else ""
-
-
-def _prompt_text(prompt: str, base: Path) -> str:
-    """Inline text, or the contents of a .txt path (relative paths: from the working directory,
-    then from the prompts file's directory)."""
-    if prompt.endswith(".txt"):
-        for candidate in (Path(prompt), base / prompt):
-            if candidate.is_file():
-                prompt = candidate.read_text(encoding="utf-8").rstrip("\n")
-                break
-    if not prompt.strip():
-        raise InterpError("empty prompt in the prompts file")
-    return prompt
 
 
 def _file_stem(name: str) -> str:
