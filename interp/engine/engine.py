@@ -24,7 +24,8 @@ from interp.engine.caches import (
     ActivationCache,
     KVCache,
 )
-from interp.engine.masks import Knockout, knockout_mask, layer_prefix_lengths, validate_knockouts, visibility
+from interp.engine import masks
+from interp.engine.masks import Knockout, knockout_mask, validate_knockouts
 from interp.errors import InterpError
 
 AttnImpl = Literal["auto", "sdpa", "explicit"]
@@ -206,7 +207,7 @@ class Engine:
             start = past.real_lengths[:, None]
         else:
             start = 0
-        positions = start + (mask.long().cumsum(-1) - 1).clamp(min=0)  # [B,T]
+        positions = masks.real_positions(mask, start)  # [B,T]
         self.check_length(int(positions.max()) + 1)
 
         knockouts = validate_knockouts(
@@ -215,26 +216,17 @@ class Engine:
         wanted = self._parse_capture(capture)
         impl = self._choose_impl(attn_impl, knockouts, wanted)
 
-        prefixes = layer_prefix_lengths(attention, prefix_len, batch, ids.device, self.n_layers, bidirectional_layers)
         key_pos = positions if past is None else torch.cat([past.key_pos, positions], 1)
         key_valid = mask if past is None else torch.cat([past.key_valid, mask], 1)
-        plain = impl == "sdpa" and past is None and bool(mask.all())
-        causal = {id(p): not bool(p.any()) for p in {id(p): p for p in prefixes}.values()}  # one check per tensor
-        built: dict = {}  # (window, prefix tensor id) → mask, one per distinct rule
-        masks: list[torch.Tensor | None] = []
-        for w, prefix in zip(self.windows, prefixes):
-            if plain and causal[id(prefix)] and (w is None or w >= t_new):
-                masks.append(None)  # causal layer, nothing the window removes: SDPA is_causal
-                continue
-            key = (w, id(prefix))
-            if key not in built:
-                built[key] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
-            masks.append(built[key])
+        plain = impl == "sdpa" and past is None and bool(mask.all())  # SDPA's is_causal where the rule allows
+        layer_masks = masks.build_masks(attention, prefix_len, positions, mask, self.windows,
+                                        bidirectional_layers=bidirectional_layers, key_pos=key_pos,
+                                        key_valid=key_valid, implicit_causal=plain)
 
         x = self.decoder.embed_tokens(ids.to(module_device(self.decoder.embed_tokens)))  # [B,T,D]
         cos, sin, query_scale = self.position_embeddings(x, positions)
         step = _Step(
-            cos=cos, sin=sin, query_scale=query_scale, masks=masks, knockouts=knockouts,
+            cos=cos, sin=sin, query_scale=query_scale, masks=layer_masks, knockouts=knockouts,
             capture=wanted, past=past,
             new_past=KVCache(key_pos=key_pos, key_valid=key_valid) if use_cache else None, impl=impl,
         )

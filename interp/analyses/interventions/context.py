@@ -14,8 +14,9 @@ from typing import Iterable
 
 import torch
 
-from interp.engine import Engine, visibility
-from interp.engine.masks import check_layers, layer_prefix_lengths
+from interp.engine import Engine
+from interp.engine import masks
+from interp.engine.masks import check_layers
 
 
 @dataclass
@@ -34,7 +35,7 @@ class StepContext:
     cos: torch.Tensor  # [1,T,dh]
     sin: torch.Tensor  # [1,T,dh]
     query_scale: torch.Tensor | None  # [1,T]
-    visible: dict[tuple[int | None, bool], torch.Tensor]  # (window, layer under the mode) → [1,T,T] bool, before knockouts
+    visible: list[torch.Tensor]  # per layer [1,T,T] bool, before knockouts (the engine's own masks, shared by equal rules)
     last_logits: torch.Tensor  # [V] baseline next-token logits at f
     bidirectional_layers: list[int] | None = None  # where `attention` applies (None: every layer); the rest causal
 
@@ -49,8 +50,7 @@ class StepContext:
     def layer_visibility(self, layer: int) -> torch.Tensor:
         """[1,T,T] bool: the mode's mask at `layer` (its sliding window, if any; causal outside
         `bidirectional_layers`)."""
-        under_mode = self.bidirectional_layers is None or layer in self.bidirectional_layers
-        return self.visible[self.engine.windows[layer], under_mode]
+        return self.visible[layer]
 
     def final_row_visibility(self, layer: int) -> torch.Tensor:
         """[T] bool: which keys the final position sees at `layer`."""
@@ -63,7 +63,7 @@ class StepContext:
         prefix (whose queries see the whole prefix)."""
         t = self.length
         closed = torch.ones(t, dtype=torch.bool, device=self.ids.device)  # closed[s]: nothing before s sees ≥ s
-        for visible in self.visible.values():
+        for visible in {id(v): v for v in self.visible}.values():  # each distinct mask once
             last_key = (visible[0] * torch.arange(1, t + 1, device=visible.device)).amax(-1) - 1  # [T] per query
             reach = torch.cat([last_key.new_full((1,), -1), last_key.cummax(0).values[:-1]])  # [T] max over q < s
             closed &= reach < torch.arange(t, device=visible.device)
@@ -91,12 +91,8 @@ def baseline_context(
     run = engine.run(ids, attention=attention, prefix_len=prefix_len, capture=capture, logits="last", attn_impl=attn_impl,
                      bidirectional_layers=subset)
     positions, valid = run.positions, run.attention_mask
-    per_layer = layer_prefix_lengths(attention, prefix_len, 1, ids.device, engine.n_layers, subset)
-    visible = {}
-    for layer, (window, prefix) in enumerate(zip(engine.windows, per_layer)):
-        key = (window, subset is None or layer in subset)
-        if key not in visible:
-            visible[key] = visibility(positions, valid, positions, valid, prefix, window)
+    visible = [m[:, 0] for m in masks.build_masks(attention, prefix_len, positions, valid, engine.windows,
+                                                  bidirectional_layers=subset)]  # per layer [1,T,T]
     x0 = run.cache["resid_pre", kept[0]]
     cos, sin, query_scale = engine.position_embeddings(x0, positions)
     return StepContext(
