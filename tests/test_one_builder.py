@@ -60,3 +60,23 @@ def test_no_module_outside_the_engine_builds_an_attention_mask():
     assert len(files) > 50  # the scan covered the package
     offenders = [str(p.relative_to(root)) for p in files if re.search(r"\btri[lu]\b|\btri[lu]_\b", p.read_text())]
     assert offenders == []
+
+
+def test_the_mode_table_says_what_the_guard_proves(engines):
+    """Each mode's leak_free in the one table is what the guard proves from the masks."""
+    from interp.engine import ATTENTION_MODES
+
+    examples, _ = tokenize_rows(instruction_rows(6), engines("qwen3").tokenizer, 96)
+    assert list(ATTENTION_MODES) == list(masks.MODES) == ["causal", "prefix", "bidirectional"]
+    for name, mode in ATTENTION_MODES.items():
+        assert check_label_leakage(examples, name).leak_free is mode.leak_free
+    assert masks.LEAKY_MODES == {"bidirectional"}
+
+
+def test_prefix_len_defaults_in_one_place():
+    assert masks.default_prefix_len("prefix", 7) == 7
+    assert masks.default_prefix_len("causal", 7) is None and masks.default_prefix_len("bidirectional", 7) is None
+    root = Path(interp.__file__).parent
+    copies = [str(p.relative_to(root)) for p in root.rglob("*.py")
+              if re.search(r'if attention == "prefix" else None', p.read_text())]
+    assert copies == []

@@ -434,8 +434,8 @@ class Engine:
         only, when given; the other layers prefill causally).
         """
         ids, mask = self.tokenize(inputs, attention_mask)
-        if attention == "prefix" and prefix_len is None:
-            prefix_len = mask.sum(-1)
+        if prefix_len is None:
+            prefix_len = masks.default_prefix_len(attention, mask.sum(-1))
         eos = self.tokenizer.eos_token_id if eos_token_id is None else eos_token_id
         out = self.run(ids, attention_mask=mask, attention=attention, prefix_len=prefix_len, use_cache=True, logits="last",
                        bidirectional_layers=bidirectional_layers)

@@ -29,8 +29,30 @@ import torch
 from interp.errors import InterpError
 
 AttentionMode = Literal["causal", "bidirectional", "prefix"]
-MODES: tuple[str, ...] = ("causal", "prefix", "bidirectional")  # the one list of attention modes
 _INF_PREFIX = 2**62
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One attention mode: what it means and whether training under it is leak-free (no labelled
+    position can attend to the token it predicts or anything after it)."""
+
+    name: str
+    meaning: str
+    prefix: str  # the rule's per-row prefix length p for this mode
+    leak_free: bool
+
+
+# The one table of attention modes.
+ATTENTION_MODES: dict[str, Mode] = {
+    "causal": Mode("causal", "query t sees keys ≤ t (and the sliding window, where set)", "0", True),
+    "prefix": Mode("prefix", "queries < p see keys < p; later queries see keys < p and keys ≤ t: a bidirectional "
+                   "prefill of p tokens, then causal decoding (prefix-LM)", "prefix_len (default: the prompt)", True),
+    "bidirectional": Mode("bidirectional", "every real token sees every real token (a continuation sees its own "
+                          "future: leaky)", "∞", False),
+}
+MODES: tuple[str, ...] = tuple(ATTENTION_MODES)  # causal, prefix, bidirectional
+LEAKY_MODES: frozenset[str] = frozenset(name for name, mode in ATTENTION_MODES.items() if not mode.leak_free)
 
 
 def check_mode(mode: str) -> str:
@@ -38,6 +60,12 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise InterpError(f"unknown attention mode {mode!r}; choose one of {', '.join(MODES)}")
     return mode
+
+
+def default_prefix_len(attention: str, context_len):
+    """The prefix_len a caller means when it gives none: under "prefix" the prompt (context) is the
+    prefix, so `context_len` (an int or one per row); every other mode takes no prefix (None)."""
+    return context_len if check_mode(attention) == "prefix" else None
 
 
 def prefix_lengths(

@@ -19,6 +19,9 @@ from interp.engine import masks
 from interp.engine.masks import check_layers
 
 
+MODES: tuple[str, ...] = ("causal", "prefix")  # the modes a prompt is analysed under (as a prefill)
+
+
 @dataclass
 class StepContext:
     """The baseline of one generation step: a sequence of T tokens analysed at f = T − 1."""

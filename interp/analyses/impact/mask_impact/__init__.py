@@ -26,11 +26,12 @@ import pandas as pd
 import torch
 
 from interp.analyses.interventions.carry import ELEMENT_BUDGET, QUERIES, batch_size, check_queries, window_layers
-from interp.analyses.interventions.context import Readouts, StepContext, baseline_context
+from interp.analyses.interventions.context import MODES, Readouts, StepContext, baseline_context
 from interp.analyses.impact.mask_impact.fast import downstream_start, fast_readouts, knockout_logits
 from interp.analyses.interventions.distances import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
 from interp.analyses.impact.mask_impact.reference import reference_logits, reference_readouts
 from interp.engine import Engine
+from interp.engine.masks import default_prefix_len
 from interp.errors import InterpError
 from interp.util.provenance import provenance
 
@@ -38,7 +39,6 @@ COLUMNS: tuple[str, ...] = (
     "generation_step", "layer", "token_position", "token_masked", "variant", "l2_distance", "cosine_distance",
 )
 DOWNSTREAM_COLUMNS: tuple[str, ...] = ("kl", "top1_prob_delta")
-MODES: tuple[str, ...] = ("causal", "prefix")
 METHODS: tuple[str, ...] = ("fast", "reference")
 HEAD_SPACES: tuple[str, ...] = ("z", "residual")
 ATTRS_KEY = "mask_impact"  # df.attrs[ATTRS_KEY]: tokens, top next tokens, settings (for the sidecar)
@@ -141,7 +141,7 @@ def mask_impact(
         ids = ids[mask][None]
     engine.check_length(ids.shape[1] + num_tokens - 1)
     prompt_len = ids.shape[1]
-    prefix_len = prompt_len if attention == "prefix" else None
+    prefix_len = default_prefix_len(attention, prompt_len)
     eos = _eos_ids(engine, eos_token_id)
 
     frames, steps, stopped_at_eos = [], [], False
