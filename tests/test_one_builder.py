@@ -80,3 +80,34 @@ def test_prefix_len_defaults_in_one_place():
     copies = [str(p.relative_to(root)) for p in root.rglob("*.py")
               if re.search(r'if attention == "prefix" else None', p.read_text())]
     assert copies == []
+
+
+def test_one_unembed_and_attention_step_outside_the_engine():
+    """Nothing outside the engine applies the final norm / lm_head or rewrites the attention softmax."""
+    root = Path(interp.__file__).parent
+    pattern = re.compile(r"decoder\.norm\(|lm_head\(|\.softmax\(-1\) \* allowed|scaled_dot_product_attention")
+    offenders = [str(p.relative_to(root)) for p in root.rglob("*.py")
+                 if p.relative_to(root).parts[0] != "engine" and pattern.search(p.read_text())]
+    assert offenders == []
+
+
+def test_shared_keys_are_attended_without_copies_and_exactly(engines):
+    """J query rows over a batch-1 block of cached keys/values (the carry's one-token steps) equal
+    the same attention over the block copied J times."""
+    engine = engines("qwen3_gqa4")
+    g = torch.Generator().manual_seed(0)
+    j, t, dh = 5, 9, engine.d_head
+    q = torch.randn(j, engine.n_heads, 1, dh, generator=g)
+    past = (torch.randn(1, engine.n_kv_heads, t, dh, generator=g), torch.randn(1, engine.n_kv_heads, t, dh, generator=g))
+    own = (torch.randn(j, engine.n_kv_heads, 1, dh, generator=g), torch.randn(j, engine.n_kv_heads, 1, dh, generator=g))
+    allowed = torch.rand(j, 1, 1, t + 1, generator=g) > 0.3
+    allowed[0] = False  # an emptied row: zero output
+    shared = engine.attend(1, q, *own, allowed, past_kv=past)
+    copied = engine.attend(1, q, torch.cat([past[0].expand(j, -1, -1, -1), own[0]], 2),
+                           torch.cat([past[1].expand(j, -1, -1, -1), own[1]], 2), allowed)
+    sdpa = engine.attend(1, q[1:], torch.cat([past[0].expand(j - 1, -1, -1, -1), own[0][1:]], 2),
+                         torch.cat([past[1].expand(j - 1, -1, -1, -1), own[1][1:]], 2), allowed[1:], impl="sdpa")
+    assert shared.shape == (j, engine.n_heads, 1, dh)
+    assert torch.equal(shared[0], torch.zeros_like(shared[0]))
+    torch.testing.assert_close(shared, copied, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(shared[1:], sdpa, rtol=1e-5, atol=1e-6)

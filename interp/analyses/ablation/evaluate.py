@@ -220,7 +220,7 @@ def _score_full_sequences(engine: Engine, batch: Sequence[Encoded], attention: s
     target = ids.gather(1, (ctx_len[:, None] + steps).clamp(max=last))  # [N,Tk]
     hidden = out.cache["resid_post", top]  # [N,T,D]
     hidden = hidden.gather(1, predictor[..., None].expand(-1, -1, hidden.shape[-1]))  # [N,Tk,D]
-    logits = engine.lm_head(engine.decoder.norm(hidden))  # [N,Tk,V]
+    logits = engine.unembed(hidden)  # [N,Tk,V]
     valid = steps < cont_len[:, None]
     logp = token_logprobs(logits, target).masked_fill(~valid, 0.0)
     return logp.sum(-1), cont_len, ((logits.argmax(-1) == target) | ~valid).all(-1)

@@ -98,5 +98,5 @@ def carried_logits(ctx: StepContext, variants: Variants, start: int) -> torch.Te
             None if ctx.query_scale is None else ctx.query_scale[:, start:], allowed,
             impl="explicit" if bool(inside.any()) else "sdpa", past_kv=past,
         ).resid_post
-    logits = engine.lm_head(engine.decoder.norm(x[:, -1]))  # [J,V]
+    logits = engine.unembed(x[:, -1])  # [J,V]
     return logits[torch.argsort(order)]

@@ -55,6 +55,14 @@ class StepContext:
         `bidirectional_layers`)."""
         return self.visible[layer]
 
+    def final_q(self, layer: int) -> torch.Tensor:
+        """[1,1,H,dh]: the final position's query at `layer`."""
+        return self.q[layer][:, -1:]
+
+    def final_resid_pre(self, layer: int) -> torch.Tensor:
+        """[1,1,D]: the final position's input of `layer`."""
+        return self.resid_pre[layer][:, -1:]
+
     def final_row_visibility(self, layer: int) -> torch.Tensor:
         """[T] bool: which keys the final position sees at `layer`."""
         return self.layer_visibility(layer)[0, self.final]
