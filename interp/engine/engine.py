@@ -8,7 +8,7 @@ RoPE application, GQA expansion, scores, fp32 softmax, per-head outputs, o_proj.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -18,13 +18,7 @@ from torch.utils.checkpoint import checkpoint
 
 from interp.engine.arch import ArchSpec
 from interp.engine.attention import apply_rope, explicit_attention
-from interp.engine.caches import (
-    ALL_ACTIVATIONS,
-    EXPLICIT_ONLY,
-    LAYER_ACTIVATIONS,
-    ActivationCache,
-    KVCache,
-)
+from interp.engine.caches import EXPLICIT_ONLY, ActivationCache, KVCache, Wanted, parse_capture, select_rows
 from interp.engine import masks
 from interp.engine.masks import Knockout, knockout_mask, validate_knockouts
 from interp.errors import InterpError
@@ -78,7 +72,7 @@ class _Step:
     masks: list  # per layer [B,1,Tq,Tk] bool (shared by layers with the same rule), or None:
     # plain causal over one unpadded sequence, SDPA's is_causal with no mask tensor
     knockouts: list[Knockout]
-    capture: dict  # name → set of layers
+    capture: Wanted  # name → {layer: rows kept}
     past: KVCache | None
     new_past: KVCache | None
     impl: str
@@ -171,13 +165,14 @@ class Engine:
         attention: str = "causal",
         prefix_len: int | Sequence[int] | torch.Tensor | None = None,
         knockout: Knockout | Iterable[Knockout] | None = None,
-        capture: Iterable[str | tuple[str, int]] | str = (),
+        capture: Iterable[str | tuple] | str = (),
         attention_mask: torch.Tensor | None = None,
         past: KVCache | None = None,
         use_cache: bool = False,
         logits: LogitsWanted = "all",
         attn_impl: AttnImpl = "auto",
         bidirectional_layers: Iterable[int] | None = None,
+        on_layer: Callable[[int, ActivationCache], None] | None = None,
     ) -> RunResult:
         """Run the model; docs/semantics.md states exactly what every argument means.
 
@@ -187,6 +182,10 @@ class Engine:
         sequence (decode); they attend causally among themselves and see every cached real key.
         bidirectional_layers: the layers where `attention` applies (None: all); the others are
         causal. A prefix prefill with a layer subset then causal decoding equals one such pass.
+        capture: names, (name, layer) or (name, layer, rows): rows, a slice of positions, keeps
+        only those (e.g. the final query). on_layer(layer, cache): called after each layer with
+        that layer's captures, which are then dropped from the run's cache, so an analysis can
+        consume a layer while the forward holds one layer's activations, not every layer's.
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         batch, t_new = ids.shape
@@ -204,7 +203,7 @@ class Engine:
         knockouts = validate_knockouts(
             [knockout] if isinstance(knockout, Knockout) else (knockout or []), self.n_layers
         )
-        wanted = self._parse_capture(capture)
+        wanted = parse_capture(capture, self.n_layers)
         impl = self._choose_impl(attn_impl, knockouts, wanted)
 
         key_pos = positions if past is None else torch.cat([past.key_pos, positions], 1)
@@ -226,6 +225,9 @@ class Engine:
                 x = checkpoint(self._layer, layer, x, step, use_reentrant=False)
             else:
                 x = self._layer(layer, x, step)
+            if on_layer is not None:
+                mine = ActivationCache({key: step.cache.pop(key) for key in list(step.cache) if key[1] == layer})
+                on_layer(layer, mine)
 
         out_logits = None
         if logits != "none" or "ln_final" in wanted or "logits" in wanted:
@@ -386,20 +388,6 @@ class Engine:
         return torch.einsum("bthd,hdm->bthm", z, w)
 
     # ----------------------------------------------------------------- captures
-    def _parse_capture(self, capture) -> dict[str, set[int | None]]:
-        if isinstance(capture, str):
-            capture = list(ALL_ACTIVATIONS) if capture == "all" else [capture]
-        wanted: dict[str, set] = {}
-        for item in capture:
-            name, layer = (item, None) if isinstance(item, str) else item
-            if name not in ALL_ACTIVATIONS:
-                raise InterpError(f"unknown activation {name!r}; known: {', '.join(ALL_ACTIVATIONS)}")
-            if layer is not None and not 0 <= layer < self.n_layers:
-                raise InterpError(f"layer {layer} out of range (model has {self.n_layers} layers)")
-            layers = set(range(self.n_layers)) if (layer is None and name in LAYER_ACTIVATIONS) else {layer}
-            wanted.setdefault(name, set()).update(layers)
-        return wanted
-
     @staticmethod
     def _choose_impl(attn_impl: str, knockouts: list, wanted: dict) -> str:
         if attn_impl not in ("auto", "sdpa", "explicit"):
@@ -415,9 +403,11 @@ class Engine:
 
     @staticmethod
     def _keep(step: _Step | None, name: str, layer: int | None, value) -> None:
-        """Store an activation if it was asked for; `value` may be a thunk to skip unneeded work."""
+        """Store an activation if it was asked for (only the rows asked for); `value` may be a
+        thunk to skip unneeded work."""
         if step is not None and layer in step.capture.get(name, ()):
-            step.cache[name, layer] = value() if callable(value) else value
+            value = value() if callable(value) else value
+            step.cache[name, layer] = select_rows(name, value, step.capture[name][layer])
 
     # ----------------------------------------------------------------- generation
     def generate(self, inputs, **options):

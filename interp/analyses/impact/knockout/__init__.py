@@ -155,7 +155,7 @@ def _prompt_rows(engine: Engine, index: int, fact: FactPrompt, window: int, atte
     ids = torch.tensor([fact.token_ids], device=engine.device)
     t = ids.shape[1]
     ctx = baseline_context(engine, ids, [], attention=attention, prefix_len=default_prefix_len(attention, t),
-                           attn_impl="explicit", carry_layers=range(engine.n_layers),
+                           attn_impl="explicit", carry_layers=range(engine.n_layers), carry_queries="final",
                            bidirectional_layers=bidirectional_layers)
     cells = [(layer, source) for layer in range(engine.n_layers) for source in SOURCES if fact.sources[source]]
     windows = [window_layers(layer, window, engine.n_layers) for layer, _ in cells]
