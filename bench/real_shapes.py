@@ -20,6 +20,9 @@ blocks go back to the system); on CUDA, torch.cuda.max_memory_allocated.
     python bench/real_shapes.py [--models qwen3-0.6b,ministral-3-3b] [--dtypes fp32,bf16] [--tokens 127]
                                 [--memory-tokens 512] [--layers N] [--quick] [--profile] [--threads 2]
 
+On a machine shared with other jobs, `--threads 1 --clock cpu` times by the CPU time the bench
+itself used, so other jobs' load does not enter the ratios (wall-clock ratios swing by 2x there).
+
 --quick keeps 8 layers of each model (same layer shape; the downstream floor is then (8+1)/2 = 4.5)
 and finishes in a few minutes on 2 cores. Ministral-3-3B at full depth needs ~14 GB in fp32; with
 less memory available the bench keeps its first 4 layers and says so.
@@ -58,6 +61,7 @@ CONFIGS = {
 MIN_FREE_GB = {"qwen3-0.6b": 4, "ministral-3-3b": 15}  # fp32; bf16 needs half
 SHALLOW = 4
 GB = 1 << 30
+CLOCK = [time.perf_counter]  # --clock cpu: time.process_time, the CPU time this process used
 
 
 def reexec_with_fixed_mmap_threshold() -> None:
@@ -114,11 +118,11 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: 
     times, peak, result = [], 0, None
     for i in range(repeats):
         with peak_extra(device) as extra:
-            start = time.perf_counter()
+            start = CLOCK[0]()
             result = fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
+            times.append(CLOCK[0]() - start)
         peak = extra[0] if i == 0 else peak
         result = None if i < repeats - 1 else result
     times.sort()
@@ -215,10 +219,10 @@ def bench_model(name: str, dtype: str, args, device: torch.device) -> dict:
 
 def _layer_clock(times: list[float]) -> Callable[[int], None]:
     """A mask_impact progress callback that records the seconds each swept layer took."""
-    last = [time.perf_counter()]
+    last = [CLOCK[0]()]
 
     def tick(_: int = 1) -> None:
-        now = time.perf_counter()
+        now = CLOCK[0]()
         times.append(now - last[0])
         last[0] = now
 
@@ -238,7 +242,7 @@ def _op_profile(fn: Callable[[], object], fwd_s: float, top: int = 10) -> list[t
 
 def print_table(rows: list[dict], args, device: torch.device) -> None:
     print(f"\ndevice {device}, {args.tokens}-token prompt (memory at {args.memory_tokens}), "
-          f"{torch.get_num_threads()} thread(s); random weights, real layer shapes, small vocabulary")
+          f"{torch.get_num_threads()} thread(s), {args.clock} clock; random weights, real layer shapes, small vocabulary")
     print(f"{'model':<24}{'dtype':<6}{'fwd':>7}{'engine/HF':>10}{'max|dlogit|':>12}{'sweep':>7}{'(floor)':>8}"
           f"{'downstream':>11}{'(floor)':>8}{'knockout':>9}{'drift':>6}{'fwd peak':>9}{'sweep peak':>11}{'ratio':>6}{'fwd kept':>9}")
     mb = lambda b: f"{b / (1 << 20):.0f}M"  # noqa: E731
@@ -255,7 +259,8 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
           "fwd kept = one forward's activations of every layer (a forward with grad keeps them for backward).")
     for r in rows:
         by_layer = " ".join(f"{t:.2f}" for t in r["downstream_by_layer"])
-        print(f"downstream by swept layer ({r['model']}, {r['dtype']}; fwd each, layer 0 first): {by_layer}")
+        print(f"downstream by swept layer ({r['model']}, {r['dtype']}; fwd each, layer 0 first; layer 0 includes the "
+              f"baseline forward and every layer's single-layer readouts): {by_layer}")
         for op, fwd, share in r.get("profile", []):
             print(f"  {op:<40}{fwd:>8.2f} fwd{100 * share:>6.1f}%")
 
@@ -272,11 +277,14 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="Keep 8 layers of each model.")
     parser.add_argument("--profile", action="store_true", help="Where the downstream sweep's time goes, by op.")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: process CPU time, for a machine shared with other jobs (use with --threads 1).")
     args = parser.parse_args()
     if args.quick and not args.layers:
         args.layers = 8
     reexec_with_fixed_mmap_threshold()
     torch.set_num_threads(args.threads)
+    CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     from interp.util.logs import quiet_transformers
 
     quiet_transformers()
