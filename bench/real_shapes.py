@@ -212,7 +212,8 @@ def bench_model(name: str, dtype: str, args, device: torch.device) -> dict:
             row["sweep_peak"] = timed(lambda: mask_impact(engine, long_ids[0].tolist()), device, 1, 0)[1]
     if args.memory_tokens:
         with torch.enable_grad():  # every layer's activations, as a forward keeps them for backward
-            row["kept_peak"] = timed(lambda: engine.run(long_ids).logits.sum(), device, 1, 0)[1]
+            kept_ids = long_ids.clone()  # a normal tensor: inference tensors cannot enter autograd
+            row["kept_peak"] = timed(lambda: engine.run(kept_ids).logits.sum(), device, 1, 0)[1]
     del engine
     return row
 
@@ -304,7 +305,7 @@ def main() -> None:
                 run = argparse.Namespace(**vars(args) | {"layers": SHALLOW})
             start = time.perf_counter()
             rows.append(bench_model(name, dtype, run, device))
-            print(f"{name} {dtype}: done in {time.perf_counter() - start:.0f} s", flush=True)
+            print(f"{name} {dtype}: done in {time.perf_counter() - start:.0f} s: {rows[-1]}", flush=True)
     print_table(rows, args, device)
 
 
