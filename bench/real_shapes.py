@@ -231,7 +231,8 @@ def _layer_clock(times: list[float]) -> Callable[[int], None]:
 
 
 def _op_profile(fn: Callable[[], object], fwd_s: float, top: int = 10) -> list[tuple[str, float, float]]:
-    """(op, self time in forwards, share of the total) for the `top` ops of one call, by self CPU time."""
+    """(op, self time in forwards, share of the total) for the `top` ops of one call, by the profiler's
+    self time (wall time inside the op: on a shared machine only the shares mean something)."""
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -262,8 +263,8 @@ def print_table(rows: list[dict], args, device: torch.device) -> None:
         by_layer = " ".join(f"{t:.2f}" for t in r["downstream_by_layer"])
         print(f"downstream by swept layer ({r['model']}, {r['dtype']}; fwd each, layer 0 first; layer 0 includes the "
               f"baseline forward and every layer's single-layer readouts): {by_layer}")
-        for op, fwd, share in r.get("profile", []):
-            print(f"  {op:<40}{fwd:>8.2f} fwd{100 * share:>6.1f}%")
+        for op, _, share in r.get("profile", []):  # the profiler's op times are wall time: shares only
+            print(f"  {op:<40}{100 * share:>6.1f}% of the downstream sweep's op time")
 
 
 def main() -> None:
