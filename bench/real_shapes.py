@@ -1,22 +1,31 @@
-"""Real shapes: random models with the configs of Qwen3-0.6B and Ministral-3-3B, 512-token prompts.
+"""Real shapes: issue 24's table at the layer shapes of Qwen3-0.6B and Ministral-3-3B, fp32 and bf16.
 
-The layer shapes (depth, width, heads, head_dim, MLP, RoPE/YaRN settings) are the checkpoints';
-only the vocabulary is small (the byte-level test tokenizer), so the embedding and lm_head stay
-tiny. The weights are random (no hub here) and the model is built in memory, not saved.
+Random models with the checkpoints' configs (depth, width, heads, head_dim, MLP, RoPE/YaRN); only the
+vocabulary is small (the byte-level test tokenizer). Every time is a multiple of one plain forward of
+the transformers model (`model(ids)`, no grad), taken in the same process right before, so a shared
+machine's load cancels out as far as it can. Per model and dtype it prints:
 
-For each model it prints, on whatever device is present (CUDA if available, else CPU):
-  engine / HF forward time (and max |logit difference|), mask-impact sweep / forward,
-  knockout / forward (where interp.analyses.impact.knockout is built), and peak memory against weight
-  memory, with the check: peak of a sweep <= weights + 3 x one forward's activations (every
-  layer's, as a forward with grad keeps them; the transient no-grad peak is printed too).
+  engine/HF    engine.run / model(ids) time, and max |logit difference|
+  sweep        mask_impact(...) over all layers / forward          (floor: 1 + o_proj's and the MLP's share)
+  downstream   mask_impact(..., downstream=True, knockout_queries="final") / forward   (floor: (L+1)/2)
+  knockout     knockout(..., window=9) on one prompt, 3 sources / forward
+  memory       at --memory-tokens (512): a no-grad forward's transient peak above the weights, the
+               sweep's peak, and their ratio (goal <= 2)
 
-Memory on CPU is the process's resident set sampled every 2 ms, minus what it was just before the
-call (the process re-executes itself with MALLOC_MMAP_THRESHOLD_ fixed so freed blocks go back to
-the system); on CUDA, torch.cuda.max_memory_allocated. Ministral-3-3B at full depth needs ~16 GB
-in fp32 (measured peak RSS 15.9 GB); with less than 17 GB available (see `free -g`) the bench keeps
-its first 4 layers and says so. About 6 minutes on 2 CPU cores.
+--profile adds where the downstream sweep's time goes: per swept layer l (its variants run layers
+l..L-1) and per torch op. Memory on CPU is the process's resident set sampled every 2 ms minus what it
+was just before the call (the bench re-executes itself with MALLOC_MMAP_THRESHOLD_ fixed so freed
+blocks go back to the system); on CUDA, torch.cuda.max_memory_allocated.
 
-    python bench/real_shapes.py [--models qwen3-0.6b,ministral-3-3b] [--tokens 512] [--layers N]
+    python bench/real_shapes.py [--models qwen3-0.6b,ministral-3-3b] [--dtypes fp32,bf16] [--tokens 127]
+                                [--memory-tokens 512] [--layers N] [--quick] [--profile] [--threads 2]
+
+On a machine shared with other jobs, `--threads 1 --clock cpu` times by the CPU time the bench
+itself used, so other jobs' load does not enter the ratios (wall-clock ratios swing by 2x there).
+
+--quick keeps 8 layers of each model (same layer shape; the downstream floor is then (8+1)/2 = 4.5)
+and finishes in a few minutes on 2 cores. Ministral-3-3B at full depth needs ~14 GB in fp32; with
+less memory available the bench keeps its first 4 layers and says so.
 """
 
 from __future__ import annotations
@@ -47,11 +56,12 @@ CONFIGS = {
         tie_word_embeddings=True,
     )),
 }
-# Full depth needs this much available memory on CPU (Ministral-3-3B: 11.3 GB of fp32 weights plus one
-# forward's activations kept for backward); with less, the bench keeps the first SHALLOW layers.
-MIN_FREE_GB = {"qwen3-0.6b": 4, "ministral-3-3b": 17}
+# Full depth needs this much available memory on CPU (Ministral-3-3B: 11.3 GB of fp32 weights plus a
+# sweep's working memory); with less, the bench keeps the first SHALLOW layers.
+MIN_FREE_GB = {"qwen3-0.6b": 4, "ministral-3-3b": 15}  # fp32; bf16 needs half
 SHALLOW = 4
 GB = 1 << 30
+CLOCK = [time.perf_counter]  # --clock cpu: time.process_time, the CPU time this process used
 
 
 def reexec_with_fixed_mmap_threshold() -> None:
@@ -108,18 +118,21 @@ def timed(fn: Callable[[], object], device: torch.device, repeats: int, warmup: 
     times, peak, result = [], 0, None
     for i in range(repeats):
         with peak_extra(device) as extra:
-            start = time.perf_counter()
+            start = CLOCK[0]()
             result = fn()
             if device.type == "cuda":
                 torch.cuda.synchronize()
-            times.append(time.perf_counter() - start)
+            times.append(CLOCK[0]() - start)
         peak = extra[0] if i == 0 else peak
         result = None if i < repeats - 1 else result
     times.sort()
     return times[len(times) // 2], peak, result
 
 
-def build_engine(name: str, device: torch.device, layers: int | None = None):
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
+
+
+def build_engine(name: str, device: torch.device, layers: int | None = None, dtype: torch.dtype = torch.float32):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     from interp.data.random_models import VOCAB_SIZE, make_tokenizer
@@ -133,7 +146,7 @@ def build_engine(name: str, device: torch.device, layers: int | None = None):
                                   **fields)
     torch.manual_seed(0)
     with torch.device(device):
-        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, attn_implementation="sdpa").eval()
+        model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="sdpa").eval()
     with torch.no_grad():
         for param_name, param in model.named_parameters():  # norms away from 1: logits far from uniform
             if "norm" in param_name:
@@ -148,72 +161,132 @@ def prompt_text(tokens: int) -> tuple[str, str]:
     return text, "Eiffel Tower"
 
 
-def bench_model(name: str, args, device: torch.device) -> dict:
+def sweep_floor(engine, tokens: int) -> float:
+    """1 + the share of a forward's FLOPs in o_proj and the MLP (what each knockout variant reruns)."""
+    c = engine.config
+    d, dh, h, kh = engine.d_model, engine.d_head, engine.n_heads, engine.n_kv_heads
+    qkv, o, mlp = d * (h + 2 * kh) * dh, h * dh * d, 3 * d * c.intermediate_size
+    attention = 2 * h * dh * (tokens + 1) / 2  # scores and values over the keys a query sees, on average
+    return 1 + (o + mlp) / (qkv + o + mlp + attention)
+
+
+def bench_model(name: str, dtype: str, args, device: torch.device) -> dict:
+    from interp.analyses.impact.knockout import knockout
     from interp.analyses.impact.mask_impact import mask_impact
 
-    engine = build_engine(name, device, args.layers)
+    engine = build_engine(name, device, args.layers, DTYPES[dtype])
     weights = sum(p.numel() * p.element_size() for p in engine.model.parameters())
     text, subject = prompt_text(args.tokens)
     ids, _ = engine.tokenize(text)
     assert ids.shape[1] == args.tokens, ids.shape
-    big = weights > 4 * GB  # one untimed warm-up call would cost minutes on a CPU
-    repeats, warmup = (1, 0) if big else (args.repeats, 1)
     full = CONFIGS[name][1]["num_hidden_layers"]
-    row = {"model": name if engine.n_layers == full else f"{name} {engine.n_layers}/{full}L", "params": sum(p.numel() for p in engine.model.parameters()), "weights": weights}
-    with torch.enable_grad():  # every layer's activations, as a forward keeps them for backward
-        _, row["kept_peak"], _ = timed(lambda: engine.run(ids).logits.sum(), device, 1, 0)
+    label = name if engine.n_layers == full else f"{name} {engine.n_layers}/{full}L"
+    row = {"model": label, "dtype": dtype, "layers": engine.n_layers, "weights": weights,
+           "sweep_floor": sweep_floor(engine, args.tokens), "downstream_floor": (engine.n_layers + 1) / 2}
     with torch.inference_mode():
-        row["forward_s"], row["forward_peak"], ours = timed(lambda: engine.run(ids).logits, device, repeats, warmup)
-        row["hf_s"], _, theirs = timed(lambda: engine.model(ids).logits, device, repeats, warmup)
-        row["max_diff"] = float((ours - theirs).abs().max())
+        hf = lambda: engine.model(ids).logits  # noqa: E731  the unit of every ratio
+        row["fwd_s"], _, theirs = timed(hf, device, args.repeats, 1)
+        engine_s, _, ours = timed(lambda: engine.run(ids).logits, device, args.repeats, 1)
+        row["engine_hf"] = engine_s / row["fwd_s"]
+        row["max_diff"] = float((ours.float() - theirs.float()).abs().max())
         del ours, theirs
-        row["sweep_s"], row["sweep_peak"], _ = timed(lambda: mask_impact(engine, ids[0].tolist()), device, 1, 0)
-        try:
-            from interp.analyses.impact.knockout import knockout
-        except ImportError:
-            row["knockout"] = "interp.analyses.impact.knockout is not in this build"
-        else:
-            row["knockout_s"], row["knockout_peak"], _ = timed(
-                lambda: knockout(engine, [{"prompt": text, "subject": subject}]), device, 1, 0)
+        row["sweep"] = timed(lambda: mask_impact(engine, ids[0].tolist()), device, 1, 0)[0] / row["fwd_s"]
+        layer_times: list[float] = []
+        tick = _layer_clock(layer_times)
+        down_s = timed(lambda: mask_impact(engine, ids[0].tolist(), downstream=True, knockout_queries="final",
+                                           progress=tick), device, 1, 0)[0]
+        row["downstream"] = down_s / row["fwd_s"]
+        row["downstream_by_layer"] = [t / row["fwd_s"] for t in layer_times]
+        row["knockout"] = timed(lambda: knockout(engine, [{"prompt": text, "subject": subject}], window=9),
+                                device, 1, 0)[0] / row["fwd_s"]
+        fwd_again = timed(hf, device, args.repeats, 0)[0]
+        row["fwd_drift"] = fwd_again / row["fwd_s"]  # how much the machine's load moved during the row
+        if args.profile:
+            row["profile"] = _op_profile(lambda: mask_impact(engine, ids[0].tolist(), downstream=True,
+                                                             knockout_queries="final"), row["fwd_s"])
+        if args.memory_tokens:
+            long_text, _ = prompt_text(args.memory_tokens)
+            long_ids, _ = engine.tokenize(long_text)
+            timed(lambda: engine.model(long_ids).logits, device, 1, 0)  # warm the allocator
+            row["fwd_peak"] = timed(lambda: engine.model(long_ids).logits, device, 1, 0)[1]
+            row["sweep_peak"] = timed(lambda: mask_impact(engine, long_ids[0].tolist()), device, 1, 0)[1]
+    if args.memory_tokens:
+        with torch.enable_grad():  # every layer's activations, as a forward keeps them for backward
+            kept_ids = long_ids.clone()  # a normal tensor: inference tensors cannot enter autograd
+            row["kept_peak"] = timed(lambda: engine.run(kept_ids).logits.sum(), device, 1, 0)[1]
     del engine
     return row
 
 
+def _layer_clock(times: list[float]) -> Callable[[int], None]:
+    """A mask_impact progress callback that records the seconds each swept layer took."""
+    last = [CLOCK[0]()]
+
+    def tick(_: int = 1) -> None:
+        now = CLOCK[0]()
+        times.append(now - last[0])
+        last[0] = now
+
+    return tick
+
+
+def _op_profile(fn: Callable[[], object], fwd_s: float, top: int = 10) -> list[tuple[str, float, float]]:
+    """(op, self time in forwards, share of the total) for the `top` ops of one call, by the profiler's
+    self time (wall time inside the op: on a shared machine only the shares mean something)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    events = sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)
+    total = sum(e.self_cpu_time_total for e in events) or 1
+    return [(e.key, e.self_cpu_time_total / 1e6 / fwd_s, e.self_cpu_time_total / total) for e in events[:top]]
+
+
 def print_table(rows: list[dict], args, device: torch.device) -> None:
-    print(f"device {device}, fp32, {args.tokens}-token prompt, {torch.get_num_threads()} thread(s); "
-          "random weights, real layer shapes, small vocabulary")
-    head = (f"{'model':<20}{'params':>8}{'weights':>9}{'forward':>9}{'engine/HF':>10}{'max|dlogit|':>12}"
-            f"{'sweep/fwd':>10}{'knockout/fwd':>13}{'fwd peak':>9}{'fwd kept':>9}{'sweep':>8}{'sweep/peak':>11}"
-            f"{'sweep/kept':>11}  check")
-    print(head)
+    print(f"\ndevice {device}, {args.tokens}-token prompt (memory at {args.memory_tokens}), "
+          f"{torch.get_num_threads()} thread(s), {args.clock} clock; random weights, real layer shapes, small vocabulary")
+    print(f"{'model':<24}{'dtype':<6}{'fwd':>7}{'engine/HF':>10}{'max|dlogit|':>12}{'sweep':>7}{'(floor)':>8}"
+          f"{'downstream':>11}{'(floor)':>8}{'knockout':>9}{'drift':>6}{'fwd peak':>9}{'sweep peak':>11}{'ratio':>6}{'fwd kept':>9}")
+    mb = lambda b: f"{b / (1 << 20):.0f}M"  # noqa: E731
     for r in rows:
-        peak, kept, sweep = r["forward_peak"], r["kept_peak"], r["sweep_peak"]
-        knock = f"{r['knockout_s'] / r['forward_s']:.2f}" if "knockout_s" in r else "n/a"
-        mb = lambda b: f"{b / (1 << 20):.0f}M"  # noqa: E731
-        print(f"{r['model']:<20}{r['params'] / 1e6:>7.0f}M{r['weights'] / GB:>8.2f}G{r['forward_s']:>8.2f}s"
-              f"{r['forward_s'] / r['hf_s']:>10.2f}{r['max_diff']:>12.1e}{r['sweep_s'] / r['forward_s']:>10.2f}"
-              f"{knock:>13}{mb(peak):>9}{mb(kept):>9}{mb(sweep):>8}{sweep / peak:>11.2f}{sweep / kept:>11.2f}"
-              f"  {'ok' if sweep <= 3 * kept else 'OVER'}")
+        memory = (f"{mb(r['fwd_peak']):>9}{mb(r['sweep_peak']):>11}{r['sweep_peak'] / max(r['fwd_peak'], 1):>6.2f}"
+                  f"{mb(r['kept_peak']):>9}" if "fwd_peak" in r else "")
+        print(f"{r['model']:<24}{r['dtype']:<6}{r['fwd_s']:>6.2f}s{r['engine_hf']:>10.2f}{r['max_diff']:>12.1e}"
+              f"{r['sweep']:>7.2f}{r['sweep_floor']:>8.2f}{r['downstream']:>11.2f}{r['downstream_floor']:>8.1f}"
+              f"{r['knockout']:>9.2f}{r['fwd_drift']:>6.2f}{memory}")
+    print("All times in plain forwards of the transformers model (fwd). sweep = mask_impact over all layers;\n"
+          "downstream = the same with downstream=True, knockout_queries='final'; knockout = window 9, 3 sources.\n"
+          "drift = the forward re-timed after the row / before (far from 1: the machine's load moved).\n"
+          "fwd peak = a no-grad forward's transient memory above the weights; sweep peak = the sweep's; ratio goal <= 2;\n"
+          "fwd kept = one forward's activations of every layer (a forward with grad keeps them for backward).")
     for r in rows:
-        if "knockout" in r:
-            print(f"knockout ({r['model']}): skipped, {r['knockout']}")
-    print("forward = engine.run, no grad (all logits; the vocabulary is small); engine/HF = engine.run vs model(ids).\n"
-          "Memory above the weights: fwd peak = transient peak of a no-grad forward (about one layer's worth);\n"
-          "fwd kept = one forward's activations of every layer (a forward with grad keeps them for backward);\n"
-          "sweep = peak of a mask-impact sweep. check: sweep <= 3 x fwd kept.")
+        by_layer = " ".join(f"{t:.2f}" for t in r["downstream_by_layer"])
+        print(f"downstream by swept layer ({r['model']}, {r['dtype']}; fwd each, layer 0 first; layer 0 includes the "
+              f"baseline forward and every layer's single-layer readouts): {by_layer}")
+        for op, _, share in r.get("profile", []):  # the profiler's op times are wall time: shares only
+            print(f"  {op:<40}{100 * share:>6.1f}% of the downstream sweep's op time")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="qwen3-0.6b,ministral-3-3b")
-    parser.add_argument("--tokens", type=int, default=512)
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--dtypes", default="fp32,bf16")
+    parser.add_argument("--tokens", type=int, default=127)
+    parser.add_argument("--memory-tokens", type=int, default=512, help="Prompt length of the memory check (0: skip).")
+    parser.add_argument("--repeats", type=int, default=3, help="Forwards per timing of the unit (median).")
     parser.add_argument("--layers", type=int, default=None,
                         help="Keep the first N layers (same layer shape). Default: all.")
+    parser.add_argument("--quick", action="store_true", help="Keep 8 layers of each model.")
+    parser.add_argument("--profile", action="store_true", help="Where the downstream sweep's time goes, by op.")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="cpu: process CPU time, for a machine shared with other jobs (use with --threads 1).")
     args = parser.parse_args()
+    if args.quick and not args.layers:
+        args.layers = 8
     reexec_with_fixed_mmap_threshold()
     torch.set_num_threads(args.threads)
+    CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     from interp.util.logs import quiet_transformers
 
     quiet_transformers()
@@ -222,14 +295,18 @@ def main() -> None:
     for name in [m.strip() for m in args.models.split(",") if m.strip()]:
         if name not in CONFIGS:
             sys.exit(f"unknown model {name!r}; choose from {', '.join(CONFIGS)}")
-        run = args
-        if device.type == "cpu" and not args.layers and available_gb() < MIN_FREE_GB[name]:
-            print(f"{name}: {available_gb():.1f} GB available < {MIN_FREE_GB[name]} GB for all layers: "
-                  f"keeping the first {SHALLOW} (same layer shape)")
-            run = argparse.Namespace(**vars(args) | {"layers": SHALLOW})
-        start = time.perf_counter()
-        rows.append(bench_model(name, run, device))
-        print(f"{name}: done in {time.perf_counter() - start:.0f} s", flush=True)
+        for dtype in [d.strip() for d in args.dtypes.split(",") if d.strip()]:
+            if dtype not in DTYPES:
+                sys.exit(f"unknown dtype {dtype!r}; choose from {', '.join(DTYPES)}")
+            run = args
+            need = MIN_FREE_GB[name] / (2 if dtype == "bf16" else 1)
+            if device.type == "cpu" and not args.layers and available_gb() < need:
+                print(f"{name} {dtype}: {available_gb():.1f} GB available < {need:.0f} GB for all layers: "
+                      f"keeping the first {SHALLOW} (same layer shape)")
+                run = argparse.Namespace(**vars(args) | {"layers": SHALLOW})
+            start = time.perf_counter()
+            rows.append(bench_model(name, dtype, run, device))
+            print(f"{name} {dtype}: done in {time.perf_counter() - start:.0f} s: {rows[-1]}", flush=True)
     print_table(rows, args, device)
 
 

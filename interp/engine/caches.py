@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import torch
 
+from interp.errors import InterpError
+
 # TransformerLens names, in the order a layer produces them.
 LAYER_ACTIVATIONS: tuple[str, ...] = (
     "resid_pre",  # [B,T,D] input of the layer
@@ -24,6 +26,39 @@ LAYER_ACTIVATIONS: tuple[str, ...] = (
 MODEL_ACTIVATIONS: tuple[str, ...] = ("ln_final", "logits")
 ALL_ACTIVATIONS = LAYER_ACTIVATIONS + MODEL_ACTIVATIONS
 EXPLICIT_ONLY = frozenset({"scores", "pattern"})  # need the explicit attention path
+QUERY_AXIS = {"scores": 2, "pattern": 2}  # the position axis of a capture (1 for the others)
+Wanted = dict  # name → {layer (None for model-level): rows to keep (a slice of positions) or None for all}
+
+
+def parse_capture(capture, n_layers: int) -> Wanted:
+    """"all", a name, or items name / (name, layer) / (name, layer, rows) → what `run` keeps.
+
+    rows (a slice over the positions of the input) keeps only those positions, copied out so the
+    rest is freed: e.g. ("q", l, slice(-1, None)) keeps the final query only.
+    """
+    if isinstance(capture, str):
+        capture = list(ALL_ACTIVATIONS) if capture == "all" else [capture]
+    wanted: Wanted = {}
+    for item in capture:
+        name, layer, rows = (item, None, None) if isinstance(item, str) else (tuple(item) + (None,))[:3]
+        if name not in ALL_ACTIVATIONS:
+            raise InterpError(f"unknown activation {name!r}; known: {', '.join(ALL_ACTIVATIONS)}")
+        if layer is not None and not 0 <= layer < n_layers:
+            raise InterpError(f"layer {layer} out of range (model has {n_layers} layers)")
+        if rows is not None and not isinstance(rows, slice):
+            raise InterpError(f"capture rows must be a slice of positions, not {rows!r}")
+        layers = range(n_layers) if (layer is None and name in LAYER_ACTIVATIONS) else [layer]
+        for one in layers:
+            wanted.setdefault(name, {})[one] = rows
+    return wanted
+
+
+def select_rows(name: str, value: torch.Tensor, rows: slice | None) -> torch.Tensor:
+    """The kept positions of a capture, as their own tensor (a view would keep the whole alive)."""
+    if rows is None:
+        return value
+    axis = QUERY_AXIS.get(name, 1)
+    return value[(slice(None),) * axis + (rows,)].clone()
 
 
 class ActivationCache(dict):

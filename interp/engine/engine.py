@@ -8,23 +8,19 @@ RoPE application, GQA expansion, scores, fp32 softmax, per-head outputs, o_proj.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Literal, Sequence
+from typing import Callable, Iterable, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
-from einops import rearrange, repeat
+from einops import rearrange
 from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 from interp.engine.arch import ArchSpec
-from interp.engine.caches import (
-    ALL_ACTIVATIONS,
-    EXPLICIT_ONLY,
-    LAYER_ACTIVATIONS,
-    ActivationCache,
-    KVCache,
-)
-from interp.engine.masks import Knockout, knockout_mask, layer_prefix_lengths, validate_knockouts, visibility
+from interp.engine.attention import apply_rope, explicit_attention
+from interp.engine.caches import EXPLICIT_ONLY, ActivationCache, KVCache, Wanted, parse_capture, select_rows
+from interp.engine import masks
+from interp.engine.masks import Knockout, knockout_mask, validate_knockouts
 from interp.errors import InterpError
 
 AttnImpl = Literal["auto", "sdpa", "explicit"]
@@ -43,16 +39,6 @@ def module_device(module: nn.Module, default: torch.device | None = None) -> tor
     for tensor in module.buffers():
         return tensor.device
     return default if default is not None else torch.device("cpu")
-
-
-def rotate_half(x: torch.Tensor) -> torch.Tensor:
-    x1, x2 = x.chunk(2, dim=-1)
-    return torch.cat((-x2, x1), dim=-1)
-
-
-def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """x [B,heads,T,dh]; cos/sin [B,T,dh] from the checkpoint's rotary module."""
-    return x * cos[:, None] + rotate_half(x) * sin[:, None]
 
 
 @dataclass
@@ -86,7 +72,7 @@ class _Step:
     masks: list  # per layer [B,1,Tq,Tk] bool (shared by layers with the same rule), or None:
     # plain causal over one unpadded sequence, SDPA's is_causal with no mask tensor
     knockouts: list[Knockout]
-    capture: dict  # name → set of layers
+    capture: Wanted  # name → {layer: rows kept}
     past: KVCache | None
     new_past: KVCache | None
     impl: str
@@ -179,13 +165,14 @@ class Engine:
         attention: str = "causal",
         prefix_len: int | Sequence[int] | torch.Tensor | None = None,
         knockout: Knockout | Iterable[Knockout] | None = None,
-        capture: Iterable[str | tuple[str, int]] | str = (),
+        capture: Iterable[str | tuple] | str = (),
         attention_mask: torch.Tensor | None = None,
         past: KVCache | None = None,
         use_cache: bool = False,
         logits: LogitsWanted = "all",
         attn_impl: AttnImpl = "auto",
         bidirectional_layers: Iterable[int] | None = None,
+        on_layer: Callable[[int, ActivationCache], None] | None = None,
     ) -> RunResult:
         """Run the model; docs/semantics.md states exactly what every argument means.
 
@@ -195,6 +182,10 @@ class Engine:
         sequence (decode); they attend causally among themselves and see every cached real key.
         bidirectional_layers: the layers where `attention` applies (None: all); the others are
         causal. A prefix prefill with a layer subset then causal decoding equals one such pass.
+        capture: names, (name, layer) or (name, layer, rows): rows, a slice of positions, keeps
+        only those (e.g. the final query). on_layer(layer, cache): called after each layer with
+        that layer's captures, which are then dropped from the run's cache, so an analysis can
+        consume a layer while the forward holds one layer's activations, not every layer's.
         """
         ids, mask = self.tokenize(inputs, attention_mask)
         batch, t_new = ids.shape
@@ -206,35 +197,26 @@ class Engine:
             start = past.real_lengths[:, None]
         else:
             start = 0
-        positions = start + (mask.long().cumsum(-1) - 1).clamp(min=0)  # [B,T]
+        positions = masks.real_positions(mask, start)  # [B,T]
         self.check_length(int(positions.max()) + 1)
 
         knockouts = validate_knockouts(
             [knockout] if isinstance(knockout, Knockout) else (knockout or []), self.n_layers
         )
-        wanted = self._parse_capture(capture)
+        wanted = parse_capture(capture, self.n_layers)
         impl = self._choose_impl(attn_impl, knockouts, wanted)
 
-        prefixes = layer_prefix_lengths(attention, prefix_len, batch, ids.device, self.n_layers, bidirectional_layers)
         key_pos = positions if past is None else torch.cat([past.key_pos, positions], 1)
         key_valid = mask if past is None else torch.cat([past.key_valid, mask], 1)
-        plain = impl == "sdpa" and past is None and bool(mask.all())
-        causal = {id(p): not bool(p.any()) for p in {id(p): p for p in prefixes}.values()}  # one check per tensor
-        built: dict = {}  # (window, prefix tensor id) → mask, one per distinct rule
-        masks: list[torch.Tensor | None] = []
-        for w, prefix in zip(self.windows, prefixes):
-            if plain and causal[id(prefix)] and (w is None or w >= t_new):
-                masks.append(None)  # causal layer, nothing the window removes: SDPA is_causal
-                continue
-            key = (w, id(prefix))
-            if key not in built:
-                built[key] = visibility(positions, mask, key_pos, key_valid, prefix, w)[:, None]  # [B,1,Tq,Tk]
-            masks.append(built[key])
+        plain = impl == "sdpa" and past is None and bool(mask.all())  # SDPA's is_causal where the rule allows
+        layer_masks = masks.build_masks(attention, prefix_len, positions, mask, self.windows,
+                                        bidirectional_layers=bidirectional_layers, key_pos=key_pos,
+                                        key_valid=key_valid, implicit_causal=plain)
 
         x = self.decoder.embed_tokens(ids.to(module_device(self.decoder.embed_tokens)))  # [B,T,D]
         cos, sin, query_scale = self.position_embeddings(x, positions)
         step = _Step(
-            cos=cos, sin=sin, query_scale=query_scale, masks=masks, knockouts=knockouts,
+            cos=cos, sin=sin, query_scale=query_scale, masks=layer_masks, knockouts=knockouts,
             capture=wanted, past=past,
             new_past=KVCache(key_pos=key_pos, key_valid=key_valid) if use_cache else None, impl=impl,
         )
@@ -243,15 +225,14 @@ class Engine:
                 x = checkpoint(self._layer, layer, x, step, use_reentrant=False)
             else:
                 x = self._layer(layer, x, step)
+            if on_layer is not None:
+                mine = ActivationCache({key: step.cache.pop(key) for key in list(step.cache) if key[1] == layer})
+                on_layer(layer, mine)
 
         out_logits = None
         if logits != "none" or "ln_final" in wanted or "logits" in wanted:
-            h = self.decoder.norm(x.to(module_device(self.decoder.norm)))
-            self._keep(step, "ln_final", None, h)
-            if logits != "none" or "logits" in wanted:
-                h = last_real(h, mask.to(h.device)) if logits == "last" else h
-                out_logits = self.lm_head(h.to(module_device(self.lm_head, h.device)))
-                self._keep(step, "logits", None, out_logits)
+            out_logits = self.unembed(x, step=step, last_of=mask if logits == "last" else None,
+                                      norm_only=logits == "none" and "logits" not in wanted)
         return RunResult(out_logits, step.cache, step.new_past, ids, mask, positions)
 
     __call__ = run
@@ -295,7 +276,6 @@ class Engine:
         (e.g. a baseline's, for a recompute of only the positions a knockout can change).
         """
         block = self.layers[layer]
-        attn = block.self_attn
         dev = self.layer_devices[layer]
         if x.device != dev or cos.device != dev:  # placed over several devices (device_map)
             x, cos, sin = x.to(dev), cos.to(dev), sin.to(dev)
@@ -309,24 +289,48 @@ class Engine:
         if step is not None and step.past is not None:
             k = torch.cat([step.past.keys[layer], k], dim=2)
             v = torch.cat([step.past.values[layer], v], dim=2)
-        if past_kv is not None:
-            k = torch.cat([past_kv[0].expand(k.shape[0], -1, -1, -1), k], dim=2)
-            v = torch.cat([past_kv[1].expand(v.shape[0], -1, -1, -1), v], dim=2)
         if step is not None and step.new_past is not None:
             step.new_past.keys.append(k)
             step.new_past.values.append(v)
+        z = self.attend(layer, q, k, v, allowed, impl=impl, step=step, past_kv=past_kv)  # [B,H,T,dh]
+        return self.finish_layer(layer, x, rearrange(z, "b h t d -> b t h d"), step)
 
+    def attend(
+        self,
+        layer: int,
+        q: torch.Tensor,
+        k: torch.Tensor,
+        v: torch.Tensor,
+        allowed: torch.Tensor | None,
+        *,
+        impl: str = "explicit",
+        step: _Step | None = None,
+        past_kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+    ) -> torch.Tensor:
+        """The attention step of `layer`: q [B,H,Tq,dh] over k, v [B|1,KH,Tk,dh] → z [N,H,Tq,dh].
+
+        allowed [B'|1, 1|H, Tq, Tk] bool (N = max(B, B'): one query row can serve J variant masks),
+        or None for plain causal (SDPA's is_causal). impl "explicit" gives an emptied row zero
+        output; "sdpa" is faster where every row keeps a key. `past_kv` [1|B,KH,Tp,dh]: keys and
+        values of earlier positions before k and v (allowed then spans Tp + Tk), shared, not copied.
+        """
+        scale = self.layers[layer].self_attn.scaling
         if allowed is None:
-            z = F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=attn.scaling, enable_gqa=True)
-        elif impl == "sdpa":
-            z = F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=attn.scaling, enable_gqa=True)
-        else:
-            z = self.explicit_attention(layer, q, k, v, allowed, step)
-        z = rearrange(z, "b h t d -> b t h d")  # [B,T,H,dh]
-        self._keep(step, "z", layer, z)
-        attn_out = attn.o_proj(rearrange(z, "b t h d -> b t (h d)"))
-        self._keep(step, "head_out", layer, lambda: self.head_contributions(layer, z))
+            return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale, enable_gqa=True)
+        if impl == "sdpa" and past_kv is None:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=allowed, scale=scale, enable_gqa=True)
+        blocks = [past_kv, (k, v)] if past_kv is not None else [(k, v)]
+        z, scores, pattern = explicit_attention(q, blocks, allowed, scale)
+        self._keep(step, "scores", layer, lambda: scores.masked_fill(~allowed, float("-inf")))
+        self._keep(step, "pattern", layer, pattern)
+        return z
 
+    def finish_layer(self, layer: int, x: torch.Tensor, z: torch.Tensor, step: _Step | None = None) -> "LayerOutput":
+        """What follows attention: o_proj, the residual, the MLP. x [B|1,T,D] resid_pre, z [N,T,H,dh]."""
+        block = self.layers[layer]
+        self._keep(step, "z", layer, z)
+        attn_out = block.self_attn.o_proj(rearrange(z, "b t h d -> b t (h d)"))
+        self._keep(step, "head_out", layer, lambda: self.head_contributions(layer, z))
         resid_mid = x + attn_out
         mlp_out = block.mlp(block.post_attention_layernorm(resid_mid))
         resid_post = resid_mid + mlp_out
@@ -335,6 +339,23 @@ class Engine:
         self._keep(step, "mlp_out", layer, mlp_out)
         self._keep(step, "resid_post", layer, resid_post)
         return LayerOutput(resid_post, attn_out, z)
+
+    def unembed(
+        self, x: torch.Tensor, *, step: _Step | None = None, last_of: torch.Tensor | None = None, norm_only: bool = False
+    ) -> torch.Tensor | None:
+        """The final norm and lm_head: hidden [..., D] → logits [..., V], each where its weights live.
+
+        last_of: a [B,T] real-token mask to keep each row's last real token ([B,1,V]); norm_only
+        stops after the norm (for an ln_final capture) and returns None.
+        """
+        h = self.decoder.norm(x.to(module_device(self.decoder.norm, x.device)))
+        self._keep(step, "ln_final", None, h)
+        if norm_only:
+            return None
+        h = last_real(h, last_of.to(h.device)) if last_of is not None else h
+        logits = self.lm_head(h.to(module_device(self.lm_head, h.device)))
+        self._keep(step, "logits", None, logits)
+        return logits
 
     def position_embeddings(
         self, x: torch.Tensor, positions: torch.Tensor
@@ -361,48 +382,12 @@ class Engine:
             q = q * query_scale[:, None, :, None].to(q.dtype)
         return q, k, v
 
-    def explicit_attention(
-        self, layer: int, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, allowed: torch.Tensor, step: _Step | None = None
-    ) -> torch.Tensor:
-        """Scores, fp32 softmax over allowed keys, weighted values → z [B,H,Tq,dh].
-
-        Masked logits are filled with the fp32 minimum rather than -inf and the probabilities
-        multiplied by the mask: identical to -inf where any key is left (exp underflows to 0),
-        and an emptied row gives exactly zero output with finite gradients instead of NaN.
-        """
-        attn = self.layers[layer].self_attn
-        group = self.n_heads // self.n_kv_heads
-        k = repeat(k, "b kh t d -> b (kh g) t d", g=group)  # GQA: each kv head serves `group` query heads
-        v = repeat(v, "b kh t d -> b (kh g) t d", g=group)
-        scores = torch.matmul(q, k.transpose(-1, -2)) * attn.scaling  # [B,H,Tq,Tk]
-        if step is not None:
-            self._keep(step, "scores", layer, lambda: scores.masked_fill(~allowed, float("-inf")))
-        logits32 = scores.float().masked_fill(~allowed, torch.finfo(torch.float32).min)
-        pattern = (logits32.softmax(-1) * allowed).to(q.dtype)
-        if step is not None:
-            self._keep(step, "pattern", layer, pattern)
-        return torch.matmul(pattern, v)
-
     def head_contributions(self, layer: int, z: torch.Tensor) -> torch.Tensor:
         """z [B,T,H,dh] → each head's contribution after o_proj [B,T,H,D] (bias excluded)."""
         w = rearrange(self.layers[layer].self_attn.o_proj.weight, "dm (h d) -> h d dm", d=self.d_head)
         return torch.einsum("bthd,hdm->bthm", z, w)
 
     # ----------------------------------------------------------------- captures
-    def _parse_capture(self, capture) -> dict[str, set[int | None]]:
-        if isinstance(capture, str):
-            capture = list(ALL_ACTIVATIONS) if capture == "all" else [capture]
-        wanted: dict[str, set] = {}
-        for item in capture:
-            name, layer = (item, None) if isinstance(item, str) else item
-            if name not in ALL_ACTIVATIONS:
-                raise InterpError(f"unknown activation {name!r}; known: {', '.join(ALL_ACTIVATIONS)}")
-            if layer is not None and not 0 <= layer < self.n_layers:
-                raise InterpError(f"layer {layer} out of range (model has {self.n_layers} layers)")
-            layers = set(range(self.n_layers)) if (layer is None and name in LAYER_ACTIVATIONS) else {layer}
-            wanted.setdefault(name, set()).update(layers)
-        return wanted
-
     @staticmethod
     def _choose_impl(attn_impl: str, knockouts: list, wanted: dict) -> str:
         if attn_impl not in ("auto", "sdpa", "explicit"):
@@ -418,48 +403,19 @@ class Engine:
 
     @staticmethod
     def _keep(step: _Step | None, name: str, layer: int | None, value) -> None:
-        """Store an activation if it was asked for; `value` may be a thunk to skip unneeded work."""
+        """Store an activation if it was asked for (only the rows asked for); `value` may be a
+        thunk to skip unneeded work."""
         if step is not None and layer in step.capture.get(name, ()):
-            step.cache[name, layer] = value() if callable(value) else value
+            value = value() if callable(value) else value
+            step.cache[name, layer] = select_rows(name, value, step.capture[name][layer])
 
     # ----------------------------------------------------------------- generation
-    @torch.no_grad()
-    def generate(
-        self,
-        inputs,
-        *,
-        max_new_tokens: int = 20,
-        attention: str = "causal",
-        prefix_len: int | Sequence[int] | None = None,
-        eos_token_id: int | None = None,
-        attention_mask: torch.Tensor | None = None,
-        bidirectional_layers: Iterable[int] | None = None,
-    ) -> "Generation":
-        """Greedy decoding: prefill the prompt in `attention` mode, then decode causally.
+    def generate(self, inputs, **options):
+        """Greedy decoding: prefill the prompt in `attention` mode, then decode causally
+        (see `interp.engine.generation.generate` for the options)."""
+        from interp.engine.generation import generate
 
-        With attention="prefix" and no prefix_len the whole prompt is the prefix: the prefill is
-        bidirectional over the prompt, as in the prefill-mask ablation (in `bidirectional_layers`
-        only, when given; the other layers prefill causally).
-        """
-        ids, mask = self.tokenize(inputs, attention_mask)
-        if attention == "prefix" and prefix_len is None:
-            prefix_len = mask.sum(-1)
-        eos = self.tokenizer.eos_token_id if eos_token_id is None else eos_token_id
-        out = self.run(ids, attention_mask=mask, attention=attention, prefix_len=prefix_len, use_cache=True, logits="last",
-                       bidirectional_layers=bidirectional_layers)
-        done = torch.zeros(ids.shape[0], dtype=torch.bool, device=ids.device)
-        new: list[torch.Tensor] = []
-        for _ in range(max_new_tokens):
-            token = out.logits[:, -1].argmax(-1)  # [B]
-            token = torch.where(done, torch.full_like(token, eos if eos is not None else 0), token)
-            new.append(token)
-            if eos is not None:
-                done |= token == eos
-            if bool(done.all()) or len(new) == max_new_tokens:
-                break
-            out = self.run(token[:, None], past=out.past, use_cache=True, logits="last")
-        new_ids = torch.stack(new, 1) if new else ids.new_zeros(ids.shape[0], 0)
-        return Generation(ids, mask, new_ids, self.tokenizer, eos)
+        return generate(self, inputs, **options)
 
     # ----------------------------------------------------------------- nnsight
     def nnsight(self):
@@ -467,23 +423,3 @@ class Engine:
         from nnsight import LanguageModel
 
         return LanguageModel(self.model, tokenizer=self.tokenizer)
-
-
-@dataclass
-class Generation:
-    """Greedy output: prompt ids and mask, new ids [B,N] (EOS kept, then padded with EOS)."""
-
-    prompt_ids: torch.Tensor
-    prompt_mask: torch.Tensor
-    new_ids: torch.Tensor
-    tokenizer: object
-    eos_token_id: int | None
-
-    @property
-    def texts(self) -> list[str]:
-        out = []
-        for row in self.new_ids.tolist():
-            if self.eos_token_id is not None and self.eos_token_id in row:
-                row = row[: row.index(self.eos_token_id)]
-            out.append(self.tokenizer.decode(row, skip_special_tokens=True))
-        return out

@@ -13,6 +13,9 @@ Padding query rows see only themselves, so no row is ever empty unless a knockou
 
 Layer subsets: `bidirectional_layers` names the layers where the mode applies; every other
 layer is causal (p = 0). Each layer's mask is still this one rule, with that layer's p.
+
+`build_masks` is the one builder: the engine's forward, the knockout context and the label-leakage
+guard all call it, so what is checked and analysed is the very mask the forward runs.
 """
 
 from __future__ import annotations
@@ -26,8 +29,30 @@ from interp.engine.layers import parse_layers
 from interp.errors import InterpError
 
 AttentionMode = Literal["causal", "bidirectional", "prefix"]
-MODES: tuple[str, ...] = ("causal", "prefix", "bidirectional")  # the one list of attention modes
 _INF_PREFIX = 2**62
+
+
+@dataclass(frozen=True)
+class Mode:
+    """One attention mode: what it means and whether training under it is leak-free (no labelled
+    position can attend to the token it predicts or anything after it)."""
+
+    name: str
+    meaning: str
+    prefix: str  # the rule's per-row prefix length p for this mode
+    leak_free: bool
+
+
+# The one table of attention modes.
+ATTENTION_MODES: dict[str, Mode] = {
+    "causal": Mode("causal", "query t sees keys ≤ t (and the sliding window, where set)", "0", True),
+    "prefix": Mode("prefix", "queries < p see keys < p; later queries see keys < p and keys ≤ t: a bidirectional "
+                   "prefill of p tokens, then causal decoding (prefix-LM)", "prefix_len (default: the prompt)", True),
+    "bidirectional": Mode("bidirectional", "every real token sees every real token (a continuation sees its own "
+                          "future: leaky)", "∞", False),
+}
+MODES: tuple[str, ...] = tuple(ATTENTION_MODES)  # causal, prefix, bidirectional
+LEAKY_MODES: frozenset[str] = frozenset(name for name, mode in ATTENTION_MODES.items() if not mode.leak_free)
 
 
 def check_mode(mode: str) -> str:
@@ -35,6 +60,12 @@ def check_mode(mode: str) -> str:
     if mode not in MODES:
         raise InterpError(f"unknown attention mode {mode!r}; choose one of {', '.join(MODES)}")
     return mode
+
+
+def default_prefix_len(attention: str, context_len):
+    """The prefix_len a caller means when it gives none: under "prefix" the prompt (context) is the
+    prefix, so `context_len` (an int or one per row); every other mode takes no prefix (None)."""
+    return context_len if check_mode(attention) == "prefix" else None
 
 
 def prefix_lengths(
@@ -105,6 +136,47 @@ def visibility(
     )
     pad_rows = ~query_valid[:, :, None] & self_key[None]
     return torch.where(~query_valid[:, :, None], pad_rows, visible)
+
+
+def real_positions(valid: torch.Tensor, start: int | torch.Tensor = 0) -> torch.Tensor:
+    """[B,T] bool real-token flags → [B,T] positions counting real tokens only, from `start`
+    (the real tokens already cached; padding takes its neighbour's position and is never seen)."""
+    return start + (valid.long().cumsum(-1) - 1).clamp(min=0)
+
+
+def build_masks(
+    attention: str,
+    prefix_len: int | Sequence[int] | torch.Tensor | None,
+    positions: torch.Tensor,  # [B,Tq] real-token positions of the queries
+    valid: torch.Tensor,  # [B,Tq] bool
+    windows: Sequence[int | None],  # per layer: its sliding window (None: none)
+    *,
+    bidirectional_layers: Iterable[int] | None = None,
+    key_pos: torch.Tensor | None = None,  # [B,Tk] (default: the queries themselves)
+    key_valid: torch.Tensor | None = None,  # [B,Tk]
+    implicit_causal: bool = False,
+) -> list[torch.Tensor | None]:
+    """Every layer's visibility [B,1,Tq,Tk] bool (True = visible), before knockouts.
+
+    Layers with the same rule share one tensor. implicit_causal (one unpadded sequence, no cache):
+    a causal layer whose window removes nothing gets None instead, for SDPA's is_causal.
+    """
+    batch, t_q = positions.shape
+    key_pos = positions if key_pos is None else key_pos
+    key_valid = valid if key_valid is None else key_valid
+    prefixes = layer_prefix_lengths(attention, prefix_len, batch, positions.device, len(windows), bidirectional_layers)
+    causal = {id(p): not bool(p.any()) for p in {id(p): p for p in prefixes}.values()}  # one check per tensor
+    built: dict = {}  # (window, prefix tensor id) → mask, one per distinct rule
+    masks: list[torch.Tensor | None] = []
+    for window, prefix in zip(windows, prefixes):
+        if implicit_causal and causal[id(prefix)] and (window is None or window >= t_q):
+            masks.append(None)  # causal layer, nothing the window removes
+            continue
+        key = (window, id(prefix))
+        if key not in built:
+            built[key] = visibility(positions, valid, key_pos, key_valid, prefix, window)[:, None]  # [B,1,Tq,Tk]
+        masks.append(built[key])
+    return masks
 
 
 @dataclass(frozen=True)

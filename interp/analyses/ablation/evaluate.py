@@ -44,13 +44,12 @@ import torch
 from interp.data.benchmarks import DEFAULT_FORMAT, check_format
 from interp.data.tasks import Task, load_task, task_key
 from interp.engine import Engine
-from interp.engine.masks import check_layers, check_mode
+from interp.engine.masks import LEAKY_MODES, check_layers, check_mode, default_prefix_len
 from interp.errors import InterpError
 from interp.util.distributed import map_sharded
 from interp.util.io import write_json, write_table
 from interp.util.progress import progress_bar
 
-LEAKY_MODES = frozenset({"bidirectional"})
 LEAK_WARNING = (
     "LEAKY: attention=bidirectional lets every continuation token see the tokens after it (what the "
     "ministral3 ablation's eval code computed); these scores are not a valid zero-shot accuracy"
@@ -185,7 +184,7 @@ def _score_from_context_cache(engine: Engine, batch: Sequence[Encoded], attentio
     ctx_len = ctx_mask.sum(-1)
     prefill = engine.run(
         ctx_ids, attention_mask=ctx_mask, attention=attention,
-        prefix_len=ctx_len if attention == "prefix" else None, use_cache=True, logits="last",
+        prefix_len=default_prefix_len(attention, ctx_len), use_cache=True, logits="last",
         bidirectional_layers=layers,
     )
     owner = torch.tensor([b for b, e in enumerate(batch) for _ in e.choices], device=engine.device)  # [N]
@@ -213,7 +212,7 @@ def _score_full_sequences(engine: Engine, batch: Sequence[Encoded], attention: s
     # and apply the final norm and lm_head to those (a [N,T,V] tensor would dwarf the model at 131k vocab).
     top = engine.n_layers - 1
     out = engine.run(ids, attention_mask=mask, attention=attention,
-                     prefix_len=ctx_len if attention == "prefix" else None, capture=[("resid_post", top)], logits="none",
+                     prefix_len=default_prefix_len(attention, ctx_len), capture=[("resid_post", top)], logits="none",
                      bidirectional_layers=layers)
     steps = torch.arange(int(cont_len.max()), device=engine.device)  # [Tk]
     last = ids.shape[1] - 1
@@ -221,7 +220,7 @@ def _score_full_sequences(engine: Engine, batch: Sequence[Encoded], attention: s
     target = ids.gather(1, (ctx_len[:, None] + steps).clamp(max=last))  # [N,Tk]
     hidden = out.cache["resid_post", top]  # [N,T,D]
     hidden = hidden.gather(1, predictor[..., None].expand(-1, -1, hidden.shape[-1]))  # [N,Tk,D]
-    logits = engine.lm_head(engine.decoder.norm(hidden))  # [N,Tk,V]
+    logits = engine.unembed(hidden)  # [N,Tk,V]
     valid = steps < cont_len[:, None]
     logp = token_logprobs(logits, target).masked_fill(~valid, 0.0)
     return logp.sum(-1), cont_len, ((logits.argmax(-1) == target) | ~valid).all(-1)

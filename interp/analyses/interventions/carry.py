@@ -58,8 +58,13 @@ class Variants:
 def batch_size(ctx: StepContext, start: int) -> int:
     """Variants per batch when positions ≥ start are recomputed: bounded by the [J,H,n,T] scores."""
     e, n = ctx.engine, ctx.length - start
-    per_variant = e.n_heads * n * ctx.length + 4 * e.d_model * n + 2 * e.n_kv_heads * e.d_head * ctx.length
+    # scores [H,n,T] and the layer's activations per variant; the baseline's keys/values are shared, not copied
+    per_variant = n * (e.n_heads * ctx.length + 4 * e.d_model + 3 * _mlp_width(e))
     return max(1, ELEMENT_BUDGET // per_variant)
+
+
+def _mlp_width(engine) -> int:
+    return getattr(engine.config, "intermediate_size", None) or 4 * engine.d_model
 
 
 @torch.no_grad()
@@ -78,7 +83,7 @@ def carried_logits(ctx: StepContext, variants: Variants, start: int) -> torch.Te
     for layer in range(int(first[0]), engine.n_layers):
         joining = int((first == layer).sum())
         if joining:
-            fresh = ctx.resid_pre[layer][:, start:].expand(joining, -1, -1)  # baseline input of this layer
+            fresh = ctx.resid_pre_from(layer, start).expand(joining, -1, -1)  # baseline input of this layer
             x = fresh if x is None else torch.cat([x, fresh])
         active = x.shape[0]
         allowed = ctx.layer_visibility(layer)[:, None, start:]  # [1,1,n,T]
@@ -98,5 +103,5 @@ def carried_logits(ctx: StepContext, variants: Variants, start: int) -> torch.Te
             None if ctx.query_scale is None else ctx.query_scale[:, start:], allowed,
             impl="explicit" if bool(inside.any()) else "sdpa", past_kv=past,
         ).resid_post
-    logits = engine.lm_head(engine.decoder.norm(x[:, -1]))  # [J,V]
+    logits = engine.unembed(x[:, -1])  # [J,V]
     return logits[torch.argsort(order)]

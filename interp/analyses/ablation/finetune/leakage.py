@@ -2,8 +2,8 @@
 
 A labelled position t is trained to predict token t+1. The objective is leak-free iff no such
 position can attend to key t+1 or any later key (docs/semantics.md). The guard
-builds the very masks the engine's training forward uses (`layer_prefix_lengths` + `visibility`,
-every layer's) for the collated batches and checks every labelled query; it does not reason about
+builds the very masks the engine's training forward uses (the engine's one builder,
+`masks.build_masks`, every layer's) for the collated batches and checks every labelled query; it does not reason about
 mode names.
 causal and prefix (prefix = prompt length) pass; bidirectional fails, and training under it is
 refused unless explicitly allowed.
@@ -27,8 +27,9 @@ import pandas as pd
 import torch
 
 from interp.data.instructions import IGNORE_INDEX, InstructionCollator
-from interp.engine import Engine, visibility
-from interp.engine.masks import MODES, check_mode, layer_prefix_lengths
+from interp.engine import Engine
+from interp.engine import masks
+from interp.engine.masks import MODES, check_mode
 from interp.errors import InterpError
 
 logger = logging.getLogger(__name__)
@@ -102,16 +103,17 @@ def _leaks(
     """[B,T,T] bool: labelled query t may attend to key k > t (k is a real token) in some layer."""
     ids, mask = batch["input_ids"], batch["attention_mask"].bool()
     b, t = ids.shape
-    positions = (mask.long().cumsum(-1) - 1).clamp(min=0)  # as Engine.run computes them
+    positions = masks.real_positions(mask)  # [B,T]
     if n_layers is None:
         n_layers = max(bidirectional_layers, default=0) + 1 if bidirectional_layers is not None else 1
-    per_layer = layer_prefix_lengths(mode, batch["prefix_len"], b, ids.device, n_layers, bidirectional_layers)
+    per_layer = masks.build_masks(mode, batch["prefix_len"], positions, mask, [None] * n_layers,
+                                  bidirectional_layers=bidirectional_layers)  # the forward's, [B,1,Tq,Tk] each
     allowed = torch.zeros(b, t, t, dtype=torch.bool, device=ids.device)
-    for prefix in {id(p): p for p in per_layer}.values():  # each distinct layer mask once
-        allowed |= visibility(positions, mask, positions, mask, prefix, None)  # [B,Tq,Tk]
+    for layer_mask in {id(m): m for m in per_layer}.values():  # each distinct layer mask once
+        allowed |= layer_mask[:, 0]
     labelled = torch.zeros(b, t, dtype=torch.bool)
     labelled[:, :-1] = batch["labels"][:, 1:] != IGNORE_INDEX  # query t is trained on token t+1
-    future = torch.ones(t, t, dtype=torch.bool).triu(1)  # key column > query column
+    future = positions[:, None, :] > positions[:, :, None]  # [B,Tq,Tk]: the key comes after the query
     return allowed & future & labelled[:, :, None], int(labelled.sum())
 
 

@@ -30,10 +30,10 @@ import pandas as pd
 import torch
 
 from interp.analyses.interventions.carry import Variants, batch_size, carried_logits, window_layers
-from interp.analyses.interventions.context import baseline_context
+from interp.analyses.interventions.context import MODES, baseline_context
 from interp.analyses.interventions.distances import kl_from_baseline
 from interp.engine import Engine
-from interp.engine.masks import check_layers
+from interp.engine.masks import check_layers, default_prefix_len
 from interp.util.distributed import map_sharded
 from interp.errors import InterpError
 from interp.util.provenance import provenance
@@ -42,7 +42,6 @@ SOURCES: tuple[str, ...] = ("subject", "non_subject", "last")
 COLUMNS: tuple[str, ...] = (
     "prompt_index", "layer", "source", "window", "top1_token", "top1_prob", "top1_prob_masked", "rel_change_pct", "kl",
 )
-MODES: tuple[str, ...] = ("causal", "prefix")
 ATTRS_KEY = "knockout"  # df.attrs[ATTRS_KEY]: settings, skipped count, per-prompt tokens and sources
 
 
@@ -166,8 +165,8 @@ def _prompt_rows(engine: Engine, index: int, fact: FactPrompt, window: int, atte
                  bidirectional_layers: Iterable[int] | None = None) -> list[dict]:
     ids = torch.tensor([fact.token_ids], device=engine.device)
     t = ids.shape[1]
-    ctx = baseline_context(engine, ids, [], attention=attention, prefix_len=t if attention == "prefix" else None,
-                           attn_impl="explicit", carry_layers=range(engine.n_layers),
+    ctx = baseline_context(engine, ids, [], attention=attention, prefix_len=default_prefix_len(attention, t),
+                           attn_impl="explicit", carry_layers=range(engine.n_layers), carry_queries="final",
                            bidirectional_layers=bidirectional_layers)
     cells = [(layer, source) for layer in range(engine.n_layers) for source in SOURCES if fact.sources[source]]
     windows = [window_layers(layer, window, engine.n_layers) for layer, _ in cells]

@@ -26,12 +26,13 @@ import pandas as pd
 import torch
 
 from interp.analyses.interventions.carry import ELEMENT_BUDGET, QUERIES, batch_size, check_queries, window_layers
-from interp.analyses.interventions.context import Readouts, StepContext, baseline_context
+from interp.analyses.interventions.context import MODES, Readouts, StepContext, baseline_context
 from interp.analyses.impact.mask_impact.fast import downstream_start, fast_readouts, knockout_logits
 from interp.analyses.interventions.layer_sets import parse_layer_choice
 from interp.analyses.interventions.distances import cosine_distance, kl_from_baseline, l2_distance, top1_prob_delta
 from interp.analyses.impact.mask_impact.reference import reference_logits, reference_readouts
 from interp.engine import Engine
+from interp.engine.masks import default_prefix_len
 from interp.errors import InterpError
 from interp.util.provenance import provenance
 
@@ -39,7 +40,6 @@ COLUMNS: tuple[str, ...] = (
     "generation_step", "layer", "token_position", "token_masked", "variant", "l2_distance", "cosine_distance",
 )
 DOWNSTREAM_COLUMNS: tuple[str, ...] = ("kl", "top1_prob_delta")
-MODES: tuple[str, ...] = ("causal", "prefix")
 METHODS: tuple[str, ...] = ("fast", "reference")
 HEAD_SPACES: tuple[str, ...] = ("z", "residual")
 ATTRS_KEY = "mask_impact"  # df.attrs[ATTRS_KEY]: tokens, top next tokens, settings (for the sidecar)
@@ -124,17 +124,18 @@ def mask_impact(
         ids = ids[mask][None]
     engine.check_length(ids.shape[1] + num_tokens - 1)
     prompt_len = ids.shape[1]
-    prefix_len = prompt_len if attention == "prefix" else None
+    prefix_len = default_prefix_len(attention, prompt_len)
     eos = _eos_ids(engine, eos_token_id)
 
     frames, steps, stopped_at_eos = [], [], False
     for step in range(int(num_tokens)):
         carry = range(window_layers(chosen[0], window, engine.n_layers)[0], engine.n_layers) if downstream else ()
-        ctx = baseline_context(engine, ids, chosen, attention=attention, prefix_len=prefix_len,
-                               attn_impl="explicit" if downstream else "auto", carry_layers=carry,
-                               bidirectional_layers=bidirectional_layers)
+        baseline = dict(attention=attention, prefix_len=prefix_len, attn_impl="explicit" if downstream else "auto",
+                        carry_layers=carry, bidirectional_layers=bidirectional_layers, carry_queries=knockout_queries,
+                        full_rows=method == "reference")
         carried = (knockout_queries, int(window)) if downstream else None
-        frames.append(_step_frame(ctx, step, chosen, method, head_space, carried, chunk_size, progress))
+        frame, ctx = _step_frame(engine, ids, step, chosen, method, head_space, carried, chunk_size, progress, baseline)
+        frames.append(frame)
         next_id = int(ctx.last_logits.argmax())
         steps.append({"generation_step": step, "n_tokens": ctx.length, "next_token": _token_record(engine, next_id),
                       "top_next_tokens": _top_tokens(engine, ctx.last_logits)})
@@ -190,49 +191,65 @@ def mask_impact_metadata(engine: Engine, df: pd.DataFrame, **extra) -> dict:
 
 
 def _step_frame(
-    ctx: StepContext, step: int, layers: list[int], method: str, head_space: str,
+    engine: Engine, ids: torch.Tensor, step: int, layers: list[int], method: str, head_space: str,
     downstream: tuple[str, int] | None, chunk_size: int | None, progress: Callable[[int], None] | None,
-) -> pd.DataFrame:
-    """All rows of one generation step, in (layer, position, variant) order.
+    baseline: dict,
+) -> tuple[pd.DataFrame, StepContext]:
+    """All rows of one generation step, in (layer, position, variant) order, and its baseline.
 
-    downstream: (knockout_queries, window) to add the Logits rows, or None.
+    Each layer's single-layer readouts are taken while the baseline forward runs (the forward
+    then holds one layer's keys and values, not every layer's). downstream: (knockout_queries,
+    window) to add the Logits rows, carried from each layer after the forward, or None.
     """
-    engine, n = ctx.engine, ctx.length
+    n = ids.shape[1]
     names = variant_names(engine.n_heads, downstream is not None)
     l2 = np.zeros((len(layers), n, len(names)))  # [L,N,V]; keys the final row cannot see stay 0
     cos = np.zeros_like(l2)
     kl = np.full((len(layers), n), np.nan)
     top1 = np.full((len(layers), n), np.nan)
-    readouts = fast_readouts if method == "fast" else reference_readouts
-    for i, layer in enumerate(layers):
-        base, keys = None, _knockout_keys(ctx, layer, method)
-        for chunk in keys.split(chunk_size or _chunk_for_row(ctx, head_space)):
-            if base is None:  # the unmodified row rides along with the first batch of knockouts
-                out = readouts(ctx, layer, torch.cat([_keys([-1], ctx), chunk]), head_space)
-                base, masked = out.select(slice(0, 1)), out.select(slice(1, None))
-            else:
-                masked = readouts(ctx, layer, chunk, head_space)
-            d_l2, d_cos = _readout_distances(base, masked)  # [J,2+H]
+    index = {layer: i for i, layer in enumerate(layers)}
+
+    def readout(ctx: StepContext, layer: int) -> None:
+        _layer_readouts(ctx, layer, method, head_space, chunk_size, l2[index[layer]], cos[index[layer]])
+        if downstream is None and progress is not None:
+            progress(1)
+
+    ctx = baseline_context(engine, ids, layers, on_layer=readout, **baseline)
+    for i, layer in enumerate(layers if downstream is not None else ()):
+        queries, window = downstream
+        first, last = window_layers(layer, window, engine.n_layers)
+        logits_of = knockout_logits if method == "fast" else reference_logits
+        keys = _downstream_keys(ctx, first, last, queries, method)
+        unseen = np.setdiff1d(np.arange(n), keys.cpu().numpy())
+        kl[i, unseen] = top1[i, unseen] = 0.0  # knocking out an edge that does not exist changes nothing
+        for chunk in _downstream_chunks(ctx, keys, queries, chunk_size):
+            masked = logits_of(ctx, first, last, chunk, queries)  # [J,V]
             rows = chunk.cpu().numpy()
-            l2[i, rows, : d_l2.shape[1]] = d_l2.cpu().numpy()
-            cos[i, rows, : d_cos.shape[1]] = d_cos.cpu().numpy()
-        if downstream is not None:
-            queries, window = downstream
-            first, last = window_layers(layer, window, engine.n_layers)
-            logits_of = knockout_logits if method == "fast" else reference_logits
-            keys = _downstream_keys(ctx, first, last, queries, method)
-            unseen = np.setdiff1d(np.arange(n), keys.cpu().numpy())
-            kl[i, unseen] = top1[i, unseen] = 0.0  # knocking out an edge that does not exist changes nothing
-            for chunk in _downstream_chunks(ctx, keys, queries, chunk_size):
-                masked = logits_of(ctx, first, last, chunk, queries)  # [J,V]
-                rows = chunk.cpu().numpy()
-                l2[i, rows, -1] = l2_distance(ctx.last_logits, masked).cpu().numpy()
-                cos[i, rows, -1] = cosine_distance(ctx.last_logits, masked).cpu().numpy()
-                kl[i, rows] = kl_from_baseline(ctx.last_logits, masked).cpu().numpy()
-                top1[i, rows] = top1_prob_delta(ctx.last_logits, masked).cpu().numpy()
+            l2[i, rows, -1] = l2_distance(ctx.last_logits, masked).cpu().numpy()
+            cos[i, rows, -1] = cosine_distance(ctx.last_logits, masked).cpu().numpy()
+            kl[i, rows] = kl_from_baseline(ctx.last_logits, masked).cpu().numpy()
+            top1[i, rows] = top1_prob_delta(ctx.last_logits, masked).cpu().numpy()
         if progress is not None:
             progress(1)
-    return _long_table(ctx, step, layers, names, l2, cos, kl if downstream is not None else None, top1)
+    return _long_table(ctx, step, layers, names, l2, cos, kl if downstream is not None else None, top1), ctx
+
+
+def _layer_readouts(
+    ctx: StepContext, layer: int, method: str, head_space: str, chunk_size: int | None, l2: np.ndarray, cos: np.ndarray
+) -> None:
+    """One layer's Full/Attn/Head distances for every key, into l2 and cos [N,V] of that layer."""
+    readouts = fast_readouts if method == "fast" else reference_readouts
+    base, keys = None, _knockout_keys(ctx, layer, method)
+    for chunk in keys.split(chunk_size or _chunk_for_row(ctx, head_space)):
+        if base is None:  # the unmodified row rides along with the first batch of knockouts
+            out = readouts(ctx, layer, torch.cat([_keys([-1], ctx), chunk]), head_space)
+            base, masked = out.select(slice(0, 1)), out.select(slice(1, None))
+        else:
+            masked = readouts(ctx, layer, chunk, head_space)
+        d_l2, d_cos = _readout_distances(base, masked)  # [J,2+H]
+        rows = chunk.cpu().numpy()
+        l2[rows, : d_l2.shape[1]] = d_l2.cpu().numpy()
+        cos[rows, : d_cos.shape[1]] = d_cos.cpu().numpy()
 
 
 def _keys(values: Iterable[int], ctx: StepContext) -> torch.Tensor:
@@ -257,10 +274,13 @@ def _readout_distances(base: Readouts, masked: Readouts) -> tuple[torch.Tensor, 
 
 
 def _chunk_for_row(ctx: StepContext, head_space: str) -> int:
-    """Knockouts per batch for the one-row method: bounded by the largest [J, …] intermediate."""
+    """Knockouts per batch for the one-row method: its largest [J, …] intermediate (a few are
+    alive at once) stays within half the MLP activation [T, d_mlp] a forward itself holds, so the
+    sweep's peak memory stays near a forward's."""
     e = ctx.engine
     per_knockout = max(e.n_heads * ctx.length, 4 * e.d_model, e.n_heads * e.d_model if head_space == "residual" else 0)
-    return max(1, ELEMENT_BUDGET // per_knockout)
+    mlp = getattr(e.config, "intermediate_size", None) or 4 * e.d_model
+    return max(1, min(ELEMENT_BUDGET, ctx.length * mlp // 2) // per_knockout)
 
 
 def _downstream_keys(ctx: StepContext, first: int, last: int, queries: str, method: str) -> torch.Tensor:

@@ -3,8 +3,8 @@
 What layer l writes at the final position f depends only on query row f, given the layer's
 keys and values — and those come from the unmodified resid_pre[l], so a knockout at layer l
 leaves them untouched. Removing key j therefore only changes which keys row f's softmax runs
-over. The scores of row f are computed once; each knockout is the same row with one key
-masked; o_proj and the MLP then run on J one-token inputs. Nothing is approximated: the
+over. The engine's attention step computes the scores of row f once and softmaxes them under
+each of the J masks; the engine's post-attention block (o_proj, MLP) then runs on J one-token inputs. Nothing is approximated: the
 softmax is redone over the remaining keys (fp32, as the engine does), not renormalised.
 
 `knockout_logits` does --downstream: each key removed at the window of layers around l, carried
@@ -14,7 +14,7 @@ to the logits over only the positions it can change (see carry.py).
 from __future__ import annotations
 
 import torch
-from einops import einsum, rearrange
+from einops import rearrange
 
 from interp.analyses.interventions.carry import Variants, carried_logits
 from interp.analyses.interventions.context import Readouts, StepContext
@@ -28,26 +28,17 @@ def keep_mask(length: int, removed: torch.Tensor) -> torch.Tensor:
 @torch.no_grad()
 def fast_readouts(ctx: StepContext, layer: int, removed: torch.Tensor, head_space: str) -> Readouts:
     """Layer `layer` at f with key removed[i] knocked out, for every i at once (−1: none)."""
-    engine, f = ctx.engine, ctx.final
-    attn = engine.layers[layer].self_attn
-    group = engine.n_heads // engine.n_kv_heads
-    q = rearrange(ctx.q[layer][0, f], "(kh g) d -> kh g d", g=group)  # [KH,g,dh]: query heads by kv head
-    k, v = ctx.k[layer][0], ctx.v[layer][0]  # [T,KH,dh]
-    scores = einsum(q, k, "kh g d, t kh d -> kh g t") * attn.scaling  # [KH,g,T], as explicit_attention
-
+    engine = ctx.engine
+    q = rearrange(ctx.final_q(layer), "b t h d -> b h t d")  # [1,H,1,dh]: the final query row
+    k = rearrange(ctx.k[layer], "b t h d -> b h t d")  # [1,KH,T,dh]
+    v = rearrange(ctx.v[layer], "b t h d -> b h t d")
     allowed = ctx.final_row_visibility(layer)[None] & keep_mask(ctx.length, removed)  # [J,T]
-    allowed = allowed[:, None, None, :]  # [J,1,1,T]
-    logits32 = scores.float()[None].masked_fill(~allowed, torch.finfo(torch.float32).min)  # [J,KH,g,T]
-    pattern = (logits32.softmax(-1) * allowed).to(q.dtype)  # an emptied row is all zeros
-    z = rearrange(einsum(pattern, v, "j kh g t, t kh d -> j kh g d"), "j kh g d -> j (kh g) d")  # [J,H,dh]
-
-    block = engine.layers[layer]
-    attn_out = attn.o_proj(rearrange(z, "j h d -> j (h d)"))  # [J,D]
-    resid_pre = ctx.resid_pre[layer][0, f]  # [D]
-    resid_mid = resid_pre + attn_out
-    resid_post = resid_mid + block.mlp(block.post_attention_layernorm(resid_mid))
-    heads = z if head_space == "z" else engine.head_contributions(layer, z[:, None])[:, 0]  # [J,H,dh|D]
-    return Readouts(full=resid_post - resid_pre, attn=attn_out, heads=heads)
+    # The engine's attention step: row f's scores once, softmaxed under each of the J masks.
+    z = engine.attend(layer, q, k, v, allowed[:, None, None, :])  # [J,H,1,dh]; an emptied row is zero
+    resid_pre = ctx.final_resid_pre(layer)  # [1,1,D]
+    out = engine.finish_layer(layer, resid_pre, rearrange(z, "j h t d -> j t h d"))  # o_proj + MLP on J rows
+    heads = out.z[:, 0] if head_space == "z" else engine.head_contributions(layer, out.z)[:, 0]  # [J,H,dh|D]
+    return Readouts(full=(out.resid_post - resid_pre)[:, 0], attn=out.attn_out[:, 0], heads=heads)
 
 
 @torch.no_grad()

@@ -25,7 +25,7 @@ def reference_readouts(ctx: StepContext, layer: int, removed: torch.Tensor, head
         if key >= 0:
             gone = knockout_mask([Knockout(keys=[key])], layer, engine.n_heads, t, t, ctx.ids.device)  # [H,T,T]
             allowed = allowed & ~gone[None]
-        x = ctx.resid_pre[layer]  # [1,T,D]
+        x = ctx.resid_pre_from(layer, 0)  # [1,T,D]
         resid_post, attn_out, z = layer_forward(engine, layer, x, ctx, allowed)
         full.append(resid_post[0, f] - x[0, f])
         attn.append(attn_out[0, f])
