@@ -36,6 +36,12 @@ from interp.util.distributed import is_main
 from interp.util.io import write_text
 
 TABLE_FORMATS: tuple[str, ...] = ("csv", "parquet")
+CONTRACT_KEYS: tuple[str, ...] = ("table", "table_format", "rows", "table_sha256")  # added to metadata on write
+
+
+def without_contract(meta: dict) -> dict:
+    """Metadata as the analysis gave it, without the keys the contract adds."""
+    return {k: v for k, v in meta.items() if k not in CONTRACT_KEYS}
 
 
 # ------------------------------------------------------------------------------------- locking
@@ -188,7 +194,7 @@ class TableResult:
             raise InterpError(f"unknown format {fmt!r}; choose csv or parquet")
         table = self.table_path(out, fmt)
         data = table_bytes(self.df, fmt)
-        meta = dict(self.meta) | {"table": table.name, "format": fmt, "rows": len(self.df),
+        meta = dict(self.meta) | {"table": table.name, "table_format": fmt, "rows": len(self.df),
                                   "table_sha256": sha256(data)}
         with output_lock(table):
             paths = {"table": write_bytes(table, data),
@@ -246,7 +252,7 @@ def checked_numbers(series: pd.Series, path: Path, column: str, *, integer: bool
     if bool(bad.any()):
         row = int(bad.to_numpy().nonzero()[0][0])
         kind = "a whole number" if integer else "a number"
-        raise InterpError(f"{path} is damaged: column {column!r}, row {row + 1}: {series.iloc[row]!r} is not {kind}")
+        raise InterpError(f"{path} is damaged: column {column!r}, row {row + 1}: {str(series.iloc[row])!r} is not {kind}")
     return values.astype("int64") if integer else values
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from interp.analyses.ablation.evaluate import chance_corrected
+from interp.analyses.ablation.metrics import chance_corrected
 from interp.analyses.ablation.report import CONDITIONS as REPORT_COLUMNS
 from interp.analyses.ablation.report import REFERENCE
 from interp.util.io import write_text

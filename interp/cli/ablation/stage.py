@@ -75,20 +75,14 @@ def run_cmd(
 
 
 def _print_eval(run_dir) -> None:
-    import json
+    from interp.analyses.ablation.eval_table import format_metrics
+    from interp.analyses.ablation.stage_metrics import StageMetrics
 
-    from interp.analyses.ablation.evaluate import format_metrics
-
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    for group in metrics.get("sweep", []):
-        typer.echo("\n" + format_metrics(group["metrics"]))
-    if "sweep" in metrics:
-        return
-    for label, modes in metrics.get("evals", {"": {"": metrics}}).items():
-        for mode, m in modes.items():
-            if label:
-                typer.echo(f"\n{label} checkpoint, {mode} attention:")
-            typer.echo(format_metrics(m))
+    record = StageMetrics.read(run_dir)
+    for e in record.evals:
+        if e.checkpoint is not None:
+            typer.echo(f"\n{e.checkpoint} checkpoint, {e.attention} attention:")
+        typer.echo(("\n" if record.is_sweep else "") + format_metrics(e.metrics))
 
 
 @stage_app.command("report")
