@@ -283,3 +283,30 @@ def test_sweep_layers_writes_one_result_per_group_and_the_report_plots_them(tiny
     with pytest.raises(InterpError, match="either bidirectional_layers or sweep_layers"):
         resolve_config("toy", {"sweep_layers": 2, "bidirectional_layers": "0-1"})
     assert resolve_config("toy", {"bidirectional_layers": "1-3,0"})["bidirectional_layers"] == [0, 1, 2, 3]
+
+
+def test_report_groups_tasks_by_kind_and_states_the_targets(tmp_path):
+    """Synthetic runs (no model accuracies hard-coded): group means and every target computed from them."""
+    runs = tmp_path / "runs"
+    s1 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.85, "toy_copy": 0.7}
+    s2 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.40, "toy_copy": 0.55}
+    b3 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.70, "toy_copy": 0.70}
+    a3 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.40, "toy_copy": 0.55}
+    write_metrics(runs, "1", eval_metrics("causal", s1))
+    write_metrics(runs, "2", eval_metrics("prefix", s2))
+    write_metrics(runs, "4", {"evals": {"3b": {"prefix": eval_metrics("prefix", b3)},
+                                        "3a": {"prefix": eval_metrics("prefix", a3)}}})
+    files = build_report(runs)
+    text = files.markdown.read_text()
+    cc = lambda x: (x - 0.25) / 0.75  # noqa: E731 (chance 0.25 in eval_metrics)
+    wo1, wo2 = (cc(s1["toy_order"]) + cc(s1["toy_copy"])) / 2, (cc(s2["toy_order"]) + cc(s2["toy_copy"])) / 2
+    gain = (cc(b3["toy_order"]) + cc(b3["toy_copy"])) / 2 - wo2
+    assert f"| word order: S1cc ≥ 0.6 | toy_order, toy_copy | {wo1:.4f} | 0.60 | met |" in text
+    assert f"| word order: S2cc / S1cc ≤ 0.7 | toy_order, toy_copy | {wo2 / wo1:.4f} | 0.70 | met |" in text
+    assert f"| word order: S4cc 3b − 3a (prefix) ≥ +0.10 | toy_order, toy_copy | {gain:.4f} | 0.10 | met |" in text
+    macro_s1 = sum(cc(v) for v in s1.values()) / 4
+    assert f"| all toy tasks: macro S1cc ≥ 0.5 | toy_arc, toy_piqa, toy_order, toy_copy | {macro_s1:.4f} | 0.50 | met |" in text
+    assert "| macro: S2cc / S1cc ≤ 0.6 |" in text and "**not met**" in text  # facts keep the macro retention high
+    fact = f"| fact recall | toy_arc, toy_piqa | {(0.85 + 0.9) / 2:.4f} |"
+    assert fact in text and "| in-context | toy_order, toy_copy |" in text and "| word order | toy_order, toy_copy |" in text
+    assert text.index("## Replication targets") < text.index("## Reference: the published ablation")
