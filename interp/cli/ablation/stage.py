@@ -59,7 +59,7 @@ def run_cmd(
     trust_remote_code: Annotated[Optional[bool], typer.Option(
         "--trust-remote-code/--no-trust-remote-code", help="Allow the checkpoint's own Python code.")] = None,
 ) -> None:
-    """Run one stage; writes RUNS/<stage>/<timestamp>/ (config.yaml, metrics.json, run.log, provenance.json)."""
+    """Run one stage; writes RUNS/<stage>/<timestamp>/ (config.yaml, metrics.json, run.log, provenance.json, and one eval directory per evaluation: causal/, prefix/, 3b-prefix/ …)."""
     from interp.analyses.ablation.stages import EVAL_STAGES, resolve_config, run_stage
 
     overrides = dict(model=model, tasks=tasks, limit=limit, batch_size=batch_size, dtype=dtype, device=device,
@@ -91,7 +91,7 @@ def report_cmd(
     runs_dir: RunsDirOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Where to write report.md/.csv/.png (default: the runs root).")] = None,
 ) -> None:
-    """Per task and macro for each stage: deltas, retention S2/S1, recovery S4/S1, gain S4−S2, the success criteria."""
+    """Per task and macro for each stage: deltas, retention S2/S1, recovery S4/S1, gain S4−S2, the success criteria; tasks grouped by kind (fact recall, in-context, word order), and the replication targets beside the published row."""
     from interp.analyses.ablation.report import build_report
     from interp.analyses.ablation.stages import resolve_config
 
