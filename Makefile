@@ -35,7 +35,6 @@ replicate: $(STAMP)
 	$(BIN)/interp stage run 3b --runs-dir runs/replicate
 	$(BIN)/interp stage run 4 --runs-dir runs/replicate
 	$(BIN)/interp stage report --runs-dir runs/replicate --out docs/replication
-	$(BIN)/python -m interp.analyses.ablation.targets docs/replication
 
 # README figures of the bundled model (one line per figure; no hub; each well under 2 minutes on the toy model).
 figures: $(STAMP)

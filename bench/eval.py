@@ -22,7 +22,7 @@ import time
 import torch
 
 import interp
-from interp.analyses.ablation.evaluate import encode_items, score_requests, token_logprobs
+from interp.analyses.ablation.scoring import encode_items, score_requests, token_logprobs
 from interp.data.random_models import build_random_model
 from interp.util.logs import quiet_transformers
 

@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 
 import interp
 import lm_eval.tasks
-from interp.analyses.ablation.evaluate import choice_chars, item_requests
+from interp.analyses.ablation.metrics import choice_chars
+from interp.analyses.ablation.scoring import item_requests
 from interp.data.benchmarks import BENCHMARKS
 from interp.errors import InterpError
 from interp.analyses.ablation.harness import InterpLM

@@ -260,9 +260,9 @@ def test_result_files_round_trip_with_sidecar(engines, tmp_path):
         back, side = read_result(table)
         pd.testing.assert_frame_equal(back, df, check_dtype=False)
         assert sidecar.name == "r.json" and side["table"] == name
-    for key in ("model", "prompt", "tokens", "mode", "dtype", "method", "versions", "top_next_tokens"):
+    for key in ("model", "prompt", "tokens", "mode", "dtype", "method", "provenance", "top_next_tokens"):
         assert key in side, key
-    assert side["dtype"] == "float32" and side["mode"] == "causal" and side["versions"]["torch"]
+    assert side["dtype"] == "float32" and side["mode"] == "causal" and side["provenance"]["torch"]
     top = side["top_next_tokens"]
     expected = top_next_tokens(engine, "hi", k=5)
     assert [t["token"] for t in top] == [t for t, _ in expected]

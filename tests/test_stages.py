@@ -16,6 +16,7 @@ from interp.analyses.ablation.report import build_report, collect, recovery_tabl
 from interp.analyses.ablation.stages import latest_run, resolve_config, run_stage
 from interp.cli.ablation.stage import stage_app
 from interp.data.toy import TOY_TASKS
+from interp.analyses.ablation.stage_metrics import StageMetrics
 from interp.errors import InterpError
 
 FINETUNE_KEYS = {
@@ -74,24 +75,33 @@ def test_stages_1_2_3_4_and_report(tiny_config, monkeypatch):
     s1 = run_stage("1", tiny_config, echo=None, show_progress=False)
     s2 = run_stage("2", tiny_config, echo=None, show_progress=False)
     assert s1.parent == runs / "1" and latest_run(runs, "2") == s2
-    for name in ("config.yaml", "metrics.json", "examples.csv", "run.log", "provenance.json", "tasks/alpha.json"):
+    for name in ("config.yaml", "metrics.json", "causal/examples.csv", "causal/metrics.json", "run.log",
+                 "provenance.json", "causal/tasks/alpha.json"):
         assert (s1 / name).exists(), name
     config = yaml.safe_load((s1 / "config.yaml").read_text())
     assert config["stage"] == "1" and config["limit"] == 500 and config["model"] == tiny_config["model"]
     assert json.loads((s1 / "provenance.json").read_text())["seed"] == 0
-    m1, m2 = (json.loads((s / "metrics.json").read_text()) for s in (s1, s2))
+    r1, r2 = (StageMetrics.read(s) for s in (s1, s2))
+    m1, m2 = r1.evals[0].metrics, r2.evals[0].metrics
+    assert (r1.stage, r2.stage) == ("1", "2") and [e.dir for e in (*r1.evals, *r2.evals)] == ["causal", "prefix"]
     assert (m1["attention"], m2["attention"]) == ("causal", "prefix") and set(m1["tasks"]) == {"alpha", "beta"}
 
     monkeypatch.setattr("interp.analyses.ablation.finetune.trainer.finetune", fake_finetune)
     s3 = run_stage("3b", tiny_config, echo=None)
-    summary = json.loads((s3 / "metrics.json").read_text())["summary"]
+    r3 = StageMetrics.read(s3)
+    summary = r3.finetune["summary"]
+    assert r3.evals == [] and r3.finetune["attention"] == "prefix"
     assert summary["attention"] == "prefix" and summary["learning_rate"] == tiny_config["finetune"]["learning_rate"]
     s4 = run_stage("4", tiny_config, echo=None, show_progress=False)
-    m4 = json.loads((s4 / "metrics.json").read_text())
-    assert list(m4["evals"]) == ["3b"] and m4["checkpoints"]["3b"] == str(s3 / "final")
+    r4 = StageMetrics.read(s4)
+    assert [(e.checkpoint, e.attention, e.dir) for e in r4.evals] == [("3b", "prefix", "3b-prefix"), ("3b", "causal", "3b-causal")]
+    assert r4.evals[0].checkpoint_path == str(s3 / "final")
     # The 'finetuned' checkpoint is the base model, so its evals reproduce stages 1 and 2 exactly.
-    assert m4["evals"]["3b"]["prefix"]["tasks"] == m2["tasks"]
-    assert m4["evals"]["3b"]["causal"]["tasks"] == m1["tasks"]
+    assert r4.find("prefix", "3b").metrics["tasks"] == m2["tasks"]
+    assert r4.find("causal", "3b").metrics["tasks"] == m1["tasks"]
+    # one shape: every stage's record has the same keys
+    shapes = {tuple(json.loads((s / "metrics.json").read_text())) for s in (s1, s2, s3, s4)}
+    assert shapes == {("kind", "stage", "model", "evals", "finetune")}
 
     files = build_report(runs)
     text = files.markdown.read_text()
@@ -106,7 +116,7 @@ def test_stage_3_passes_the_presets_model_settings_to_the_finetune(tiny_config, 
     monkeypatch.setattr("interp.analyses.ablation.finetune.trainer.finetune", fake_finetune)
 
     def summary(config):
-        return json.loads((run_stage("3a", config, echo=None) / "metrics.json").read_text())["summary"]
+        return StageMetrics.read(run_stage("3a", config, echo=None)).finetune["summary"]
 
     s = summary(tiny_config)
     assert (s["dtype"], s["device"], s["trust_remote_code"], s["resume"]) == ("float32", "cpu", False, False)
@@ -137,8 +147,15 @@ def test_stage_4_without_checkpoints_and_with_a_bad_one(tiny_config, tmp_path):
 
 
 def write_metrics(runs: Path, stage: str, content: dict, stamp: str = "20260214-145148") -> None:
+    """A finished run's record: `content` is one eval's metrics, or {"evals": {checkpoint: {mode: metrics}}}."""
+    from interp.analyses.ablation.stage_metrics import StageEval
+
     (runs / stage / stamp).mkdir(parents=True)
-    (runs / stage / stamp / "metrics.json").write_text(json.dumps(content))
+    if "tasks" in content:
+        evals = [StageEval(content["attention"], content["attention"], content)]
+    else:
+        evals = [StageEval(f"{c}-{mode}", mode, m, c) for c, modes in content["evals"].items() for mode, m in modes.items()]
+    StageMetrics(stage, "m", evals).write(runs / stage / stamp)
 
 
 def eval_metrics(attention: str, accs: dict[str, float]) -> dict:
@@ -206,10 +223,10 @@ def test_stage_3b_runs_the_real_finetune_and_stage_4_evaluates_it(tiny_config):
                             ["finetune.max_steps=2", "finetune.eval_steps=null", "finetune.per_device_train_batch_size=2",
                              "finetune.max_seq_len=96", "finetune.logging_steps=1"])
     s3 = run_stage("3b", config, echo=None)
-    m3 = json.loads((s3 / "metrics.json").read_text())
+    m3 = StageMetrics.read(s3).finetune
     assert m3["attention"] == "prefix" and m3["checkpoint_dir"] == str(s3 / "final") and m3["summary"]["steps"] == 2
-    m4 = json.loads((run_stage("4", config, echo=None, show_progress=False) / "metrics.json").read_text())
-    assert set(m4["evals"]["3b"]) == {"prefix", "causal"}
+    r4 = StageMetrics.read(run_stage("4", config, echo=None, show_progress=False))
+    assert {e.attention for e in r4.evals if e.checkpoint == "3b"} == {"prefix", "causal"}
 
 
 def test_missing_data_fails_before_a_run_directory_or_model_load(tiny_config, tmp_path, monkeypatch):
@@ -242,19 +259,22 @@ def test_sweep_layers_writes_one_result_per_group_and_the_report_plots_them(tiny
     assert result.exit_code == 0, result.output
     sweep_dir = latest_run(runs, "2", sweep=True)
     assert latest_run(runs, "2") == s2 and sweep_dir != s2  # S2 stays the all-layer ablation
-    sweep = json.loads((sweep_dir / "metrics.json").read_text())["sweep"]
-    assert [g["layers"] for g in sweep] == [[0], [1]] and [g["label"] for g in sweep] == ["0", "1"]
+    from interp.analyses.ablation.stage_metrics import StageMetrics
+
+    sweep = StageMetrics.read(sweep_dir).evals
+    assert [g.bidirectional_layers for g in sweep] == [[0], [1]] and [g.layers for g in sweep] == ["0", "1"]
+    assert [g.dir for g in sweep] == ["layers-0", "layers-1"] and all((sweep_dir / g.dir / "examples.csv").is_file() for g in sweep)
     engine = load_quietly(tiny_config["model"])
     for group in sweep:  # each group is exactly the eval with prefix attention in that group alone
-        direct = evaluate(engine, tiny_config["tasks"], attention="prefix", bidirectional_layers=group["layers"],
+        direct = evaluate(engine, tiny_config["tasks"], attention="prefix", bidirectional_layers=group.bidirectional_layers,
                           show_progress=False)
-        assert group["metrics"]["tasks"] == direct["tasks"]
-        assert group["metrics"]["bidirectional_layers"] == group["layers"]
+        assert group.metrics["tasks"] == direct["tasks"]
+        assert group.metrics["bidirectional_layers"] == group.bidirectional_layers
     files = build_report(runs)
     table = pd.read_csv(files.sweep_table)
     assert len(table) == 2 * 3 and set(table.task) == {"alpha", "beta", "macro"}
     macro = table[table.task == "macro"].set_index("layers")["acc"]
-    assert macro.tolist() == pytest.approx([g["metrics"]["macro_acc"] for g in sweep])
+    assert macro.tolist() == pytest.approx([g.metrics["macro_acc"] for g in sweep])
     assert files.sweep_figure.stat().st_size > 1000 and "## Ablation by layer" in files.markdown.read_text()
     with pytest.raises(InterpError, match="from 1 to 2"):
         run_stage("2", {**tiny_config, "sweep_layers": 3}, echo=None, show_progress=False)
@@ -263,3 +283,30 @@ def test_sweep_layers_writes_one_result_per_group_and_the_report_plots_them(tiny
     with pytest.raises(InterpError, match="either bidirectional_layers or sweep_layers"):
         resolve_config("toy", {"sweep_layers": 2, "bidirectional_layers": "0-1"})
     assert resolve_config("toy", {"bidirectional_layers": "1-3,0"})["bidirectional_layers"] == [0, 1, 2, 3]
+
+
+def test_report_groups_tasks_by_kind_and_states_the_targets(tmp_path):
+    """Synthetic runs (no model accuracies hard-coded): group means and every target computed from them."""
+    runs = tmp_path / "runs"
+    s1 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.85, "toy_copy": 0.7}
+    s2 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.40, "toy_copy": 0.55}
+    b3 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.70, "toy_copy": 0.70}
+    a3 = {"toy_arc": 0.85, "toy_piqa": 0.9, "toy_order": 0.40, "toy_copy": 0.55}
+    write_metrics(runs, "1", eval_metrics("causal", s1))
+    write_metrics(runs, "2", eval_metrics("prefix", s2))
+    write_metrics(runs, "4", {"evals": {"3b": {"prefix": eval_metrics("prefix", b3)},
+                                        "3a": {"prefix": eval_metrics("prefix", a3)}}})
+    files = build_report(runs)
+    text = files.markdown.read_text()
+    cc = lambda x: (x - 0.25) / 0.75  # noqa: E731 (chance 0.25 in eval_metrics)
+    wo1, wo2 = (cc(s1["toy_order"]) + cc(s1["toy_copy"])) / 2, (cc(s2["toy_order"]) + cc(s2["toy_copy"])) / 2
+    gain = (cc(b3["toy_order"]) + cc(b3["toy_copy"])) / 2 - wo2
+    assert f"| word order: S1cc ≥ 0.6 | toy_order, toy_copy | {wo1:.4f} | 0.60 | met |" in text
+    assert f"| word order: S2cc / S1cc ≤ 0.7 | toy_order, toy_copy | {wo2 / wo1:.4f} | 0.70 | met |" in text
+    assert f"| word order: S4cc 3b − 3a (prefix) ≥ +0.10 | toy_order, toy_copy | {gain:.4f} | 0.10 | met |" in text
+    macro_s1 = sum(cc(v) for v in s1.values()) / 4
+    assert f"| all toy tasks: macro S1cc ≥ 0.5 | toy_arc, toy_piqa, toy_order, toy_copy | {macro_s1:.4f} | 0.50 | met |" in text
+    assert "| macro: S2cc / S1cc ≤ 0.6 |" in text and "**not met**" in text  # facts keep the macro retention high
+    fact = f"| fact recall | toy_arc, toy_piqa | {(0.85 + 0.9) / 2:.4f} |"
+    assert fact in text and "| in-context | toy_order, toy_copy |" in text and "| word order | toy_order, toy_copy |" in text
+    assert text.index("## Replication targets") < text.index("## Reference: the published ablation")

@@ -197,15 +197,11 @@ class InstructionCollator:
         self.pad_token_id = 0 if pad_token_id is None else pad_token_id
 
     def __call__(self, examples: Sequence[dict]) -> dict[str, torch.Tensor]:
-        width = max(len(e["input_ids"]) for e in examples)
-        ids = torch.full((len(examples), width), self.pad_token_id, dtype=torch.long)
-        labels = torch.full((len(examples), width), IGNORE_INDEX, dtype=torch.long)
-        mask = torch.zeros((len(examples), width), dtype=torch.long)
-        for row, e in enumerate(examples):
-            n = len(e["input_ids"])
-            ids[row, :n] = torch.tensor(e["input_ids"])
-            labels[row, :n] = torch.tensor(e["labels"])
-            mask[row, :n] = 1
+        from interp.util.padding import pad
+
+        ids, mask = pad([e["input_ids"] for e in examples], "right", value=self.pad_token_id)  # [B,T]
+        labels, _ = pad([e["labels"] for e in examples], "right", value=IGNORE_INDEX)  # [B,T]
+        mask = mask.long()
         prefix = torch.tensor([e["prefix_len"] for e in examples], dtype=torch.long)
         return {"input_ids": ids, "attention_mask": mask, "labels": labels, "prefix_len": prefix}
 

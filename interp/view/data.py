@@ -4,6 +4,8 @@ Two kinds of input:
 - a mask-impact result (CSV or Parquet with its JSON sidecar, or the DataFrame `mask_impact` returned);
 - a knockout result: a directory holding knockout.csv (or .parquet) and summary.json, either file of
   it, or its DataFrame.
+Files are read through the result contract (interp.results: columns, numbers and the sidecar's row
+count and hash checked, one-line errors).
 
 Mask-impact values are stored per (step, metric, variant) as one base64 little-endian float32
 array of layers × positions (NaN where the table has no row). That keeps 28 layers × 512 tokens ×
@@ -14,7 +16,6 @@ decodes an array only when it is first shown. Extra columns in either table are 
 from __future__ import annotations
 
 import base64
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,15 +23,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from interp.analyses.impact.knockout import COLUMNS as KNOCKOUT_COLUMNS
+from interp.analyses.impact.knockout.files import KnockoutResult
+from interp.analyses.impact.mask_impact.io import MaskImpactResult
 from interp.errors import InterpError
+from interp.results import TableResult
 from interp.view import Source
 
-KNOCKOUT_COLUMNS: tuple[str, ...] = (
-    "prompt_index", "layer", "source", "window", "top1_token", "top1_prob", "top1_prob_masked", "rel_change_pct", "kl",
-)
-KNOCKOUT_TABLES = ("knockout.csv", "knockout.parquet")
-KNOCKOUT_SUMMARY = "summary.json"
 PROMPT_KEYS = ("prompt_index", "prompt", "subject", "tokens", "token_ids", "sources")
+KINDS: dict[str, type[TableResult]] = {"mask_impact": MaskImpactResult, "knockout": KnockoutResult}
 
 
 @dataclass
@@ -48,27 +49,23 @@ class Loaded:
 
 
 def load_source(source: Source) -> Loaded:
-    """Read one input and tell its kind by its columns (a knockout table has `source` and `rel_change_pct`)."""
+    """Read one input through the result contract; its kind from its columns (a knockout table has
+    `source` and `rel_change_pct`) or its place (a directory or summary.json is a knockout result)."""
     if isinstance(source, pd.DataFrame):
         kind = "knockout" if _is_knockout(source.columns) else "mask_impact"
-        meta = source.attrs.get("knockout" if kind == "knockout" else "mask_impact")
+        meta = source.attrs.get(kind)
         return Loaded(kind, source, dict(meta) if isinstance(meta, dict) else None, None)
     path = Path(source)
     if path.is_dir():
-        table = next((path / name for name in KNOCKOUT_TABLES if (path / name).is_file()), None)
-        if table is None:
+        if not any((path / name).is_file() for name in ("knockout.csv", "knockout.parquet")):
             raise InterpError(f"{path} is a directory without knockout.csv: give a result file or a knockout directory")
-        return _read_knockout(table)
-    if not path.is_file():
+    elif not path.is_file():
         raise InterpError(f"no such file: {path}")
-    if path.name == KNOCKOUT_SUMMARY:
-        return load_source(path.parent)
-    if _is_knockout(_columns(path)):
-        return _read_knockout(path)
-    from interp.analyses.impact.mask_impact.io import read_result
-
-    df, meta = read_result(path)
-    return Loaded("mask_impact", df, meta, path)
+    elif path.name == KnockoutResult.meta_name:
+        path = path.parent
+    kind = "knockout" if path.is_dir() or _is_knockout(_columns(path)) else "mask_impact"
+    result = KINDS[kind].read(path)
+    return Loaded(kind, result.df, result.meta or None, result.path)
 
 
 def _columns(path: Path) -> list[str]:
@@ -85,23 +82,6 @@ def _columns(path: Path) -> list[str]:
 
 def _is_knockout(columns) -> bool:
     return {"source", "rel_change_pct"} <= set(columns)
-
-
-def _read_knockout(table: Path) -> Loaded:
-    try:
-        df = pd.read_parquet(table) if table.suffix.lower() == ".parquet" else pd.read_csv(
-            table, keep_default_na=False, na_values={c: [""] for c in ("top1_prob", "top1_prob_masked", "rel_change_pct", "kl")},
-            dtype={"top1_token": str, "source": str})
-    except Exception as exc:
-        raise InterpError(f"cannot read {table} as a knockout table: {' '.join(str(exc).split())[:200]}") from None
-    summary = table.parent / KNOCKOUT_SUMMARY
-    meta = None
-    if summary.is_file():
-        try:
-            meta = json.loads(summary.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            meta = None  # a broken summary loses the prompts' tokens, not the curves
-    return Loaded("knockout", df, meta if isinstance(meta, dict) else None, table)
 
 
 # --------------------------------------------------------------------------- mask-impact

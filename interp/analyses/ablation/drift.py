@@ -29,6 +29,7 @@ import torch
 from interp.engine import Engine
 from interp.engine.masks import check_layers
 from interp.errors import InterpError
+from interp.util.padding import pad
 
 COLUMNS: tuple[str, ...] = ("model", "layer", "cosine", "n_tokens", "n_items")
 
@@ -60,7 +61,7 @@ def task_contexts(tasks: Sequence[str], *, limit: int | None = 100, data_dir: st
 def context_ids(tokenizer, texts: Iterable[str], max_length: int | None = None) -> tuple[list[list[int]], int]:
     """Texts → token ids as `interp eval` tokenizes a context (leading special tokens, trailing
     whitespace dropped, the left cut to `max_length`); → (ids, texts skipped for having no tokens)."""
-    from interp.analyses.ablation.evaluate import leading_special_tokens
+    from interp.analyses.ablation.scoring import leading_special_tokens
 
     lead = leading_special_tokens(tokenizer)
     texts = [t.rstrip() for t in texts]
@@ -91,7 +92,7 @@ def representation_drift(
     order = sorted(range(len(contexts)), key=lambda i: -len(contexts[i]))  # similar lengths pad little
     for start in range(0, len(order), batch_size):
         rows = [list(contexts[i]) for i in order[start:start + batch_size]]
-        ids, mask = _right_padded(rows, engine.device)  # [B,T]
+        ids, mask = pad(rows, "right", device=engine.device)  # [B,T]
         common = dict(attention_mask=mask, capture="resid_post", logits="none", attn_impl="explicit")
         causal = engine.run(ids, **common).cache
         prefix = engine.run(ids, attention="prefix", prefix_len=mask.sum(-1), bidirectional_layers=layers,
@@ -115,12 +116,6 @@ def exact_cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     dot = (a * b).sum(-1)
     denominator = ((a * a).sum(-1) * (b * b).sum(-1)).sqrt()
     return (dot / denominator.clamp(min=torch.finfo(torch.float64).tiny)).clamp(-1.0, 1.0)
-
-
-def _right_padded(rows: Sequence[Sequence[int]], device) -> tuple[torch.Tensor, torch.Tensor]:
-    ids = torch.nn.utils.rnn.pad_sequence([torch.as_tensor(r, dtype=torch.long) for r in rows], batch_first=True)
-    mask = torch.nn.utils.rnn.pad_sequence([torch.ones(len(r), dtype=torch.bool) for r in rows], batch_first=True)
-    return ids.to(device), mask.to(device)
 
 
 def drift(

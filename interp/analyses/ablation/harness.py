@@ -29,15 +29,15 @@ from lm_eval.api.model import LM
 from lm_eval.api.registry import register_model
 
 import interp
-from interp.analyses.ablation.evaluate import (
+from interp.analyses.ablation.scoring import (
     LEAK_WARNING,
     LEAKY_MODES,
-    check_mode,
     encode_requests,
     leading_special_tokens,
     prefix_token,
     score_requests,
 )
+from interp.engine.masks import check_mode
 from interp.errors import InterpError, one_line
 from interp.util.distributed import map_sharded
 from interp.util.progress import progress_bar
@@ -192,14 +192,9 @@ class InterpLM(LM):
 
     def _generate(self, prompts: Sequence[list[int]], max_gen: int) -> list[str]:
         """Greedy continuations of left-padded prompts: the prompt in the chosen mode, decoding causal."""
-        import torch
+        from interp.util.padding import pad
 
-        width = max(map(len, prompts))
-        ids = torch.zeros(len(prompts), width, dtype=torch.long)
-        mask = torch.zeros(len(prompts), width, dtype=torch.bool)
-        for row, prompt in enumerate(prompts):
-            ids[row, width - len(prompt):] = torch.tensor(prompt)
-            mask[row, width - len(prompt):] = True
+        ids, mask = pad(prompts, "left")  # [B,T]
         # prefix with no prefix_len: the whole prompt is the prefix; bidirectional prefill is the same thing here.
         mode = "prefix" if self.attention in ("prefix", "bidirectional") else "causal"
         generation = self.engine.generate(ids, attention_mask=mask, attention=mode, max_new_tokens=max_gen)

@@ -13,8 +13,10 @@ sweep, evaluated once per contiguous group of layers (G groups), into RUNS/2/<ti
 A run's settings come from a preset shipped in interp/analyses/ablation/presets/ (toy.yaml, the default,
 runs on a fresh machine; ministral3.yaml is the Ministral 3 3B model of the original ablation) with any value overridden. Each run
 writes RUNS/<stage>/<timestamp>/: config.yaml (the resolved settings), provenance.json,
-run.log, metrics.json (written last: its presence marks a finished run), and for evaluations
-examples.csv and tasks/<task>.json|csv, written as each task finishes so `resume` can skip them.
+run.log, metrics.json (one shape for every stage, see stage_metrics; written last: its presence
+marks a finished run), and for each evaluation a sub-directory (causal/, prefix/, layers-<a-b>/,
+3b-prefix/ …) holding an eval result: metrics.json, examples.csv and tasks/<task>.json|csv, written
+as each task finishes so `resume` can skip them.
 """
 
 from __future__ import annotations
@@ -287,18 +289,23 @@ def _tasks(config: dict) -> list:
     return load_tasks(config["tasks"], limit=config["limit"], data_dir=config["data_dir"], format=config["format"])
 
 
-def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) -> dict:
+def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) -> None:
     from interp.analyses.ablation.evaluate import evaluate
+    from interp.analyses.ablation.stage_metrics import StageEval, StageMetrics
 
     engine = _load(config["model"], config, device)
     log(f"model {engine!r}")
-    return evaluate(engine, tasks, attention=mode, out_dir=run_dir, resume=resume, log=log,
-                    show_progress=show_progress, **_eval_kwargs(config, mode))
+    metrics = evaluate(engine, tasks, attention=mode, out_dir=run_dir / mode, resume=resume, log=log,
+                       show_progress=show_progress, **_eval_kwargs(config, mode))
+    stage = next(s for s, m in EVAL_STAGES.items() if m == mode)
+    StageMetrics(stage, config["model"], [StageEval(mode, mode, metrics, bidirectional_layers=metrics.get("bidirectional_layers"))]
+                 ).write(run_dir)
 
 
 def _run_sweep(config, tasks, device, run_dir, resume, log, show_progress) -> None:
     """Stage 2 once per contiguous layer group: prefix attention in that group, causal elsewhere."""
     from interp.analyses.ablation.evaluate import evaluate
+    from interp.analyses.ablation.stage_metrics import StageEval, StageMetrics
     from interp.analyses.interventions.layer_sets import contiguous_groups, layer_label
 
     engine = _load(config["model"], config, device)
@@ -310,11 +317,8 @@ def _run_sweep(config, tasks, device, run_dir, resume, log, show_progress) -> No
         log(f"sweep: prefix attention in layers {label} of {engine.n_layers}, causal elsewhere")
         metrics = evaluate(engine, tasks, attention="prefix", out_dir=run_dir / f"layers-{label}", resume=resume,
                            log=log, show_progress=show_progress, **(_eval_kwargs(config) | {"bidirectional_layers": layers}))
-        results.append({"layers": layers, "label": label, "metrics": metrics})
-    write_json(run_dir / "metrics.json", {
-        "stage": "2", "attention": "prefix", "model": config["model"], "n_layers": engine.n_layers,
-        "groups": len(groups), "sweep": results,
-    })
+        results.append(StageEval(f"layers-{label}", "prefix", metrics, bidirectional_layers=list(layers), layers=label))
+    StageMetrics("2", config["model"], results).write(run_dir)
 
 
 def _run_finetune(config, device, mode, run_dir, resumed, log, stage) -> None:
@@ -332,10 +336,10 @@ def _run_finetune(config, device, mode, run_dir, resumed, log, stage) -> None:
         + f" ({dtype} weights, {device})")
     result = finetune(model=config["model"], data=data, attention=mode, out_dir=run_dir, resume=resumed,
                       dtype=dtype, device=device, trust_remote_code=bool(config["trust_remote_code"]), **options)
-    write_json(run_dir / "metrics.json", {
-        "stage": stage, "attention": mode, "model": config["model"], "data": data,
-        "checkpoint_dir": str(result.checkpoint_dir), "summary": result.summary,
-    })
+    from interp.analyses.ablation.stage_metrics import StageMetrics
+
+    StageMetrics(stage, config["model"], finetune={"attention": mode, "data": data, "checkpoint_dir": str(result.checkpoint_dir),
+                                                   "summary": result.summary}).write(run_dir)
     log(f"checkpoint: {result.checkpoint_dir}")
 
 
@@ -366,21 +370,18 @@ def resolve_checkpoints(runs_dir: str | Path, given: Sequence[str] = ()) -> dict
 
 def _run_post_finetune(config, tasks, device, targets: dict[str, Path], run_dir, resume, log, show_progress) -> None:
     from interp.analyses.ablation.evaluate import evaluate
+    from interp.analyses.ablation.stage_metrics import StageEval, StageMetrics
 
-    evals: dict[str, dict] = {}
+    evals: list[StageEval] = []
     for label, path in targets.items():
         engine = _load(str(path), config, device)
         log(f"{label} checkpoint {path}: {engine!r}")
-        evals[label] = {}
         for mode in POST_FINETUNE_MODES:
-            evals[label][mode] = evaluate(
-                engine, tasks, attention=mode, out_dir=run_dir / f"{label}-{mode}", resume=resume,
-                log=log, show_progress=show_progress, **_eval_kwargs(config, mode),
-            )
+            metrics = evaluate(engine, tasks, attention=mode, out_dir=run_dir / f"{label}-{mode}", resume=resume,
+                               log=log, show_progress=show_progress, **_eval_kwargs(config, mode))
+            evals.append(StageEval(f"{label}-{mode}", mode, metrics, label, str(path), metrics.get("bidirectional_layers")))
         del engine
-    write_json(run_dir / "metrics.json", {
-        "stage": "4", "checkpoints": {label: str(path) for label, path in targets.items()}, "evals": evals,
-    })
+    StageMetrics("4", config["model"], evals).write(run_dir)
 
 
 def _check_resumable(run_dir: Path, config: dict, stage: str) -> None:
@@ -397,8 +398,9 @@ def _check_resumable(run_dir: Path, config: dict, stage: str) -> None:
 
 # ------------------------------------------------------------------------------------- listing
 def stage_status(runs_dir: str | Path) -> list[dict]:
-    """One row per stage: what it does, its newest run, and that run's headline figures."""
-    import json
+    """One row per stage: what it does, its newest run, and that run's headline figures (read through
+    the stage record, so a damaged metrics.json is a one-line error naming it)."""
+    from interp.analyses.ablation.stage_metrics import METRICS_FILE, StageMetrics
 
     rows = []
     sweep_run = latest_run(runs_dir, "2", finished=False, sweep=True)
@@ -410,22 +412,9 @@ def stage_status(runs_dir: str | Path) -> list[dict]:
         row = {"stage": stage, "description": what, "latest": str(run) if run else None, "status": "not run",
                "headline": ""}
         if run is not None:
-            metrics_path = run / "metrics.json"
-            row["status"] = "finished" if metrics_path.exists() else "unfinished"
-            if metrics_path.exists():
-                row["headline"] = _headline(json.loads(metrics_path.read_text(encoding="utf-8")))
+            finished = (run / METRICS_FILE).exists()
+            row["status"] = "finished" if finished else "unfinished"
+            if finished:
+                row["headline"] = StageMetrics.read(run).headline()
         rows.append(row)
     return rows
-
-
-def _headline(metrics: dict) -> str:
-    if "sweep" in metrics:
-        return "layer sweep: " + ", ".join(f"{r['label']} {r['metrics']['macro_acc']:.4f}" for r in metrics["sweep"])
-    if "macro_acc" in metrics:
-        return f"macro acc {metrics['macro_acc']:.4f}, acc_norm {metrics['macro_acc_norm']:.4f}"
-    if "evals" in metrics:
-        return ", ".join(f"{label} {mode} macro acc {m['macro_acc']:.4f}"
-                         for label, modes in metrics["evals"].items() for mode, m in modes.items())
-    if "checkpoint_dir" in metrics:
-        return f"checkpoint {metrics['checkpoint_dir']}"
-    return ""

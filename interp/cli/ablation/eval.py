@@ -47,7 +47,9 @@ def eval_cmd(
     """Score each choice by the log-likelihood of its tokens given the context; write OUT/metrics.json, OUT/examples.csv."""
     from pathlib import Path
 
-    from interp.analyses.ablation.evaluate import check_mode, evaluate, format_metrics, load_tasks
+    from interp.analyses.ablation.eval_table import format_metrics
+    from interp.analyses.ablation.evaluate import evaluate, load_tasks
+    from interp.engine.masks import check_mode
     from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
 
     check_out(out)

@@ -59,7 +59,7 @@ def run_cmd(
     trust_remote_code: Annotated[Optional[bool], typer.Option(
         "--trust-remote-code/--no-trust-remote-code", help="Allow the checkpoint's own Python code.")] = None,
 ) -> None:
-    """Run one stage; writes RUNS/<stage>/<timestamp>/ (config.yaml, metrics.json, run.log, provenance.json)."""
+    """Run one stage; writes RUNS/<stage>/<timestamp>/ (config.yaml, metrics.json, run.log, provenance.json, and one eval directory per evaluation: causal/, prefix/, 3b-prefix/ …)."""
     from interp.analyses.ablation.stages import EVAL_STAGES, resolve_config, run_stage
 
     overrides = dict(model=model, tasks=tasks, limit=limit, batch_size=batch_size, dtype=dtype, device=device,
@@ -77,20 +77,14 @@ def run_cmd(
 
 
 def _print_eval(run_dir) -> None:
-    import json
+    from interp.analyses.ablation.eval_table import format_metrics
+    from interp.analyses.ablation.stage_metrics import StageMetrics
 
-    from interp.analyses.ablation.evaluate import format_metrics
-
-    metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-    for group in metrics.get("sweep", []):
-        typer.echo("\n" + format_metrics(group["metrics"]))
-    if "sweep" in metrics:
-        return
-    for label, modes in metrics.get("evals", {"": {"": metrics}}).items():
-        for mode, m in modes.items():
-            if label:
-                typer.echo(f"\n{label} checkpoint, {mode} attention:")
-            typer.echo(format_metrics(m))
+    record = StageMetrics.read(run_dir)
+    for e in record.evals:
+        if e.checkpoint is not None:
+            typer.echo(f"\n{e.checkpoint} checkpoint, {e.attention} attention:")
+        typer.echo(("\n" if record.is_sweep else "") + format_metrics(e.metrics))
 
 
 @stage_app.command("report")
@@ -99,7 +93,7 @@ def report_cmd(
     runs_dir: RunsDirOpt = None,
     out: Annotated[Optional[str], typer.Option(help="Where to write report.md/.csv/.png (default: the runs root).")] = None,
 ) -> None:
-    """Per task and macro for each stage: deltas, retention S2/S1, recovery S4/S1, gain S4−S2, the success criteria."""
+    """Per task and macro for each stage: deltas, retention S2/S1, recovery S4/S1, gain S4−S2, the success criteria; tasks grouped by kind (fact recall, in-context, word order), and the replication targets beside the published row."""
     from interp.analyses.ablation.report import build_report
     from interp.analyses.ablation.stages import resolve_config
 

@@ -36,7 +36,7 @@ from interp.engine import Engine
 from interp.engine.masks import check_layers, default_prefix_len
 from interp.util.distributed import map_sharded
 from interp.errors import InterpError
-from interp.util.provenance import provenance
+from interp.results import result_metadata
 
 SOURCES: tuple[str, ...] = ("subject", "non_subject", "last")
 COLUMNS: tuple[str, ...] = (
@@ -194,17 +194,5 @@ def _prompt_rows(engine: Engine, index: int, fact: FactPrompt, window: int, atte
 
 
 def knockout_summary(engine: Engine, df: pd.DataFrame, **extra) -> dict:
-    """summary.json: model, settings, counts, the prompts with tokens and sources, provenance."""
-    info = df.attrs.get(ATTRS_KEY, {})
-    return {
-        "model": engine.name,
-        "model_type": engine.spec.model_type,
-        "n_layers": engine.n_layers,
-        "dtype": str(engine.dtype).removeprefix("torch."),
-        **{k: v for k, v in info.items() if k != "prompts"},
-        "rows": len(df),
-        "columns": list(df.columns),
-        **extra,
-        "provenance": provenance(),
-        "prompts": info.get("prompts", []),
-    }
+    """summary.json: model, settings, counts, provenance, then the prompts with tokens and sources."""
+    return result_metadata(engine, df, ATTRS_KEY, last=("prompts",), **extra)

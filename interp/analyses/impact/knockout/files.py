@@ -1,5 +1,7 @@
-"""knockout results: DIR/knockout.csv, DIR/summary.json and DIR/knockout.png, written atomically.
+"""knockout results: DIR/knockout.csv, DIR/summary.json and DIR/knockout.png, written as one unit.
 
+Written and read through the result contract (`interp.results`): summary.json records the table's
+row count and SHA-256, so a table cut mid-way or written by another run is refused.
 The figure is Geva et al.'s: the mean rel_change_pct per layer over the prompts, one line per
 source, with a 95% bootstrap confidence band (seaborn, fixed seed, so it redraws identically).
 """
@@ -7,25 +9,40 @@ source, with a 95% bootstrap confidence band (seaborn, fixed seed, so it redraws
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from interp.analyses.impact.knockout import SOURCES
-from interp.util.io import save_figure, write_json, write_table
+from interp.analyses.impact.knockout import COLUMNS, SOURCES
+from interp.results import TableResult
+from interp.util.io import save_figure
 
 COLOURS = {"subject": "#1f77b4", "non_subject": "#2ca02c", "last": "#d62728"}
 
 
+@dataclass
+class KnockoutResult(TableResult):
+    """DIR/knockout.csv (or .parquet) with DIR/summary.json; writing also draws DIR/knockout.png."""
+
+    title: str = ""
+
+    kind = "knockout"
+    columns = COLUMNS
+    integer = ("prompt_index", "layer", "window")
+    numeric = ("top1_prob", "top1_prob_masked", "rel_change_pct", "kl")
+    strings = ("top1_token", "source")
+    table_name = "knockout.csv"
+    meta_name = "summary.json"
+
+    def extra_files(self, out: Path) -> dict[str, Path]:
+        return {"figure": write_figure(self.df, out / "knockout.png", title=self.title)}
+
+
 def write_knockout(df: pd.DataFrame, summary: dict, out_dir: str | os.PathLike, title: str = "") -> dict[str, Path]:
-    """Write the table, the summary and the figure; returns their paths by name."""
-    out = Path(out_dir)
-    paths = {
-        "table": write_table(df, out / "knockout.csv", "csv"),
-        "summary": write_json(out / "summary.json", summary),
-        "figure": write_figure(df, out / "knockout.png", title=title),
-    }
-    return paths
+    """Write the table, the summary and the figure as one unit; returns their paths by name."""
+    paths = KnockoutResult(df, summary, title=title).write(out_dir)
+    return {"table": paths["table"], "summary": paths["meta"], "figure": paths["figure"]}
 
 
 def write_figure(df: pd.DataFrame, path: str | os.PathLike, title: str = "") -> Path:

@@ -34,7 +34,7 @@ from interp.analyses.impact.mask_impact.reference import reference_logits, refer
 from interp.engine import Engine
 from interp.engine.masks import default_prefix_len
 from interp.errors import InterpError
-from interp.util.provenance import provenance
+from interp.results import result_metadata
 
 COLUMNS: tuple[str, ...] = (
     "generation_step", "layer", "token_position", "token_masked", "variant", "l2_distance", "cosine_distance",
@@ -171,20 +171,8 @@ def mask_impact(
 
 
 def mask_impact_metadata(engine: Engine, df: pd.DataFrame, **extra) -> dict:
-    """The sidecar: model, prompt, tokens, mode, dtype, method, versions, baseline top-5 next tokens."""
-    return {
-        "model": engine.name,
-        "model_type": engine.spec.model_type,
-        "n_layers": engine.n_layers,
-        "n_heads": engine.n_heads,
-        "dtype": str(engine.dtype).removeprefix("torch."),
-        "device": str(engine.device),
-        **df.attrs.get(ATTRS_KEY, {}),
-        "rows": len(df),
-        "columns": list(df.columns),
-        **extra,
-        "versions": provenance(),
-    }
+    """The sidecar: model, prompt, tokens, mode, dtype, method, baseline top-5 next tokens, provenance."""
+    return result_metadata(engine, df, ATTRS_KEY, **extra)
 
 
 # --------------------------------------------------------------------------- one step

@@ -1,13 +1,14 @@
 """mask-impact result files: the long table (CSV or Parquet) plus a JSON sidecar beside it.
 
-`result.csv` goes with `result.json` (model, prompt, tokens, mode, dtype, method, versions, the
-baseline's top next tokens). Both are written atomically. Reading is strict about the columns and
-keeps token strings as written (a token "nan", "NULL" or "" stays a string, not a missing value).
+`result.csv` goes with `result.json` (model, prompt, tokens, mode, dtype, method, the baseline's
+top next tokens, provenance, and the table's row count and SHA-256). Both are written as one unit
+through the result contract (`interp.results`). Reading is strict about the columns and their
+numbers, checks the table against its sidecar, and keeps token strings as written (a token "nan",
+"NULL" or "" stays a string, not a missing value).
 """
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
@@ -15,14 +16,23 @@ import pandas as pd
 
 from interp.analyses.impact.mask_impact import COLUMNS
 from interp.errors import InterpError
-from interp.util.io import write_json, write_table
+from interp.results import TABLE_FORMATS, TableResult
 
-FORMATS: tuple[str, ...] = ("csv", "parquet")
-_NUMERIC = ("l2_distance", "cosine_distance", "kl", "top1_prob_delta")
+FORMATS: tuple[str, ...] = TABLE_FORMATS
+
+
+class MaskImpactResult(TableResult):
+    """A mask-impact table and its sidecar (same name, .json)."""
+
+    kind = "mask_impact"
+    columns = COLUMNS
+    integer = ("generation_step", "layer", "token_position")
+    numeric = ("l2_distance", "cosine_distance", "kl", "top1_prob_delta")
+    strings = ("token_masked", "variant")
 
 
 def sidecar_path(path: str | os.PathLike) -> Path:
-    return Path(path).with_suffix(".json")
+    return MaskImpactResult.meta_path(path)
 
 
 def table_format(path: str | os.PathLike, fmt: str | None = None) -> str:
@@ -36,41 +46,15 @@ def table_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 def write_result(df: pd.DataFrame, metadata: dict, path: str | os.PathLike, fmt: str | None = None) -> tuple[Path, Path]:
-    """Write the table and its sidecar atomically; returns (table path, sidecar path)."""
-    fmt = table_format(path, fmt)
-    table = Path(path)
-    if table.suffix.lstrip(".").lower() not in FORMATS:
-        table = table.with_name(table.name + f".{fmt}")
-    write_table(df, table, fmt)
-    sidecar = write_json(sidecar_path(table), metadata | {"table": table.name, "format": fmt})
-    return table, sidecar
+    """Write the table and its sidecar as one unit; returns (table path, sidecar path)."""
+    paths = MaskImpactResult(df, metadata).write(path, table_format(path, fmt))
+    return paths["table"], paths["meta"]
 
 
 def read_result(path: str | os.PathLike) -> tuple[pd.DataFrame, dict | None]:
-    """A result table (CSV or Parquet, by suffix) and its sidecar if present."""
-    path = Path(path)
-    if not path.is_file():
-        raise InterpError(f"no such file: {path}")
-    try:
-        if path.suffix.lower() == ".parquet":
-            df = pd.read_parquet(path)
-        else:
-            df = pd.read_csv(
-                path, keep_default_na=False, na_values={c: [""] for c in _NUMERIC}, dtype={"token_masked": str}
-            )
-    except Exception as exc:  # malformed file: one line, not a traceback
-        raise InterpError(f"cannot read {path} as a mask-impact table: {' '.join(str(exc).split())[:200]}") from None
-    missing = [c for c in COLUMNS if c not in df.columns]
-    if missing:
-        raise InterpError(f"{path} is not a mask-impact result: missing column(s) {', '.join(missing)}")
-    sidecar = sidecar_path(path)
-    metadata = None
-    if sidecar.is_file():
-        try:
-            metadata = json.loads(sidecar.read_text(encoding="utf-8"))
-        except json.JSONDecodeError:
-            metadata = None  # a broken sidecar loses labels, not the result
-    return df, metadata
+    """A result table (CSV or Parquet, by suffix) and its sidecar if present (checked against each other)."""
+    result = MaskImpactResult.read(path)
+    return result.df, result.meta or None
 
 
 def step_tokens(df: pd.DataFrame, step: int = 0) -> list[str]:
