@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -194,7 +193,3 @@ def check_resume_settings(out: Path, settings: dict[str, Any]) -> None:
         what = "; ".join(f"{k}: {saved.get(k)!r} there, {settings.get(k)!r} now" for k in differs)
         raise InterpError(f"cannot resume {out}: other settings ({what}); use another --out, or drop --resume "
                           "to start over")
-
-
-def out_dir_path(out_dir: str | os.PathLike) -> Path:
-    return Path(out_dir)

@@ -60,7 +60,9 @@ def shard(wrapper: nn.Module, engine: Engine, *, bf16: bool) -> None:
         setattr(layer, STEP_METHOD, _layer_step(engine, index))
         fully_shard(layer, mesh=mesh, mp_policy=policy)
         register_fsdp_forward_method(layer, STEP_METHOD)
-    fully_shard(wrapper, mesh=mesh, mp_policy=policy)
+    # The root resharded after forward too: an evaluation before training must leave sharded
+    # parameters behind, or the optimizer the Trainer builds next would hold the gathered copies.
+    fully_shard(wrapper, mesh=mesh, mp_policy=policy, reshard_after_forward=True)
     device = torch.device("cuda", torch.cuda.current_device()) if cuda else torch.device("cpu")
     engine.layer_devices = [device] * engine.n_layers  # fully_shard placed every layer here
     # Engine.run calls self._layer(layer, x, step) (also under torch.utils.checkpoint): route it
@@ -108,7 +110,8 @@ def full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer) -> 
 def load_full_optimizer_state(model: nn.Module, optimizer: torch.optim.Optimizer, state: dict) -> None:
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
-    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True))
+    # strict=False: parameters that never had a gradient (a vision tower under text training) have no state
+    set_optimizer_state_dict(model, optimizer, state, options=StateDictOptions(full_state_dict=True, strict=False))
 
 
 def parallelism(model: nn.Module, kind: str) -> dict[str, Any]:
