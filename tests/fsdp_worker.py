@@ -6,6 +6,8 @@ argv: TOY_RUN MINISTRAL3_DIR DATA_JSONL OUT_DIR
   OUT/m3_straight/   4 steps on a tiny tied-embedding Ministral 3 (Mistral3ForConditionalGeneration),
                      gradient checkpointing on, a checkpoint at step 2
   OUT/m3_resumed/    that checkpoint-2 resumed to step 4
+  OUT/leaky_rank{R}.txt  the refusal each rank raised for a leaky mode (the guard runs on rank 0 only)
+  OUT/m3_stopped/    a stop rule that fires at the first logged loss: every rank stops there
 """
 
 from __future__ import annotations
@@ -38,6 +40,19 @@ def resume_copy(run: Path, out: Path, step: int = 2) -> None:
     barrier()
 
 
+def refused(model: str, data: str, out: Path) -> None:
+    from interp.analyses.ablation.finetune.trainer import finetune
+    from interp.errors import InterpError
+    from interp.util.distributed import rank
+
+    try:
+        finetune(model, data, "bidirectional", out / "leaky", fsdp=True, **M3)
+        message = "trained"
+    except InterpError as err:
+        message = str(err)
+    (out / f"leaky_rank{rank()}.txt").write_text(message, encoding="utf-8")
+
+
 def main() -> None:
     from interp.analyses.ablation.finetune.trainer import finetune
 
@@ -47,6 +62,9 @@ def main() -> None:
     finetune(m3_dir, data, "prefix", out / "m3_straight", fsdp=True, **M3)
     resume_copy(out / "m3_straight", out / "m3_resumed")
     finetune(m3_dir, data, "prefix", out / "m3_resumed", resume=True, fsdp=True, **M3)
+    refused(m3_dir, data, out)
+    finetune(m3_dir, data, "prefix", out / "m3_stopped", fsdp=True,
+             **M3 | dict(kill_after_steps=1, min_loss_improvement=100.0))
     torch.distributed.barrier()
 
 

@@ -125,3 +125,11 @@ def test_tied_embeddings_stay_tied_through_fsdp(runs):
     root, _ = runs
     tuned = interp.load(root / "two" / "m3_straight" / "final").model
     assert tuned.lm_head.weight is tuned.model.language_model.embed_tokens.weight
+
+
+def test_guard_verdict_and_stop_rules_reach_every_rank(runs):
+    root, _ = runs
+    refusals = [(root / "two" / f"leaky_rank{r}.txt").read_text() for r in (0, 1)]
+    assert refusals[0] == refusals[1] and "leaks labels" in refusals[0]
+    s = summary(root / "two" / "m3_stopped")
+    assert s["stop_rule"] == "no_improvement" and s["steps"] == 1 and s["stopped_early"]
