@@ -8,6 +8,7 @@ argv: TOY_RUN MINISTRAL3_DIR DATA_JSONL OUT_DIR
   OUT/m3_resumed/    that checkpoint-2 resumed to step 4
   OUT/leaky_rank{R}.txt  the refusal each rank raised for a leaky mode (the guard runs on rank 0 only)
   OUT/m3_stopped/    a stop rule that fires at the first logged loss: every rank stops there
+  OUT/m3_bf16/       2 steps with --bf16: FSDP2's MixedPrecisionPolicy (bf16 compute, fp32 reduce)
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ def main() -> None:
     refused(m3_dir, data, out)
     finetune(m3_dir, data, "prefix", out / "m3_stopped", fsdp=True,
              **M3 | dict(kill_after_steps=1, min_loss_improvement=100.0))
+    finetune(m3_dir, data, "prefix", out / "m3_bf16", fsdp=True, **M3 | dict(max_steps=2, bf16=True))
     torch.distributed.barrier()
 
 

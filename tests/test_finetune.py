@@ -461,3 +461,13 @@ def test_resuming_a_finished_run_leaves_it_as_it_was(base_dir, data_file, tmp_pa
                             "--set", "disable_tqdm=true")
     assert code in (0, None) and "nothing to do" in out and "finished at step 6" in out
     assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+
+
+def test_fsdp_is_refused_where_it_would_not_shard(monkeypatch, tmp_path):
+    """--fsdp needs ranks to shard over; accelerate's FSDP plugin would wrap a forward the engine never calls."""
+    with pytest.raises(InterpError, match="--fsdp shards the model over several processes: launch with `torchrun"):
+        finetune("toy", "toy", "prefix", tmp_path / "a", fsdp=True)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(InterpError, match="accelerate's FSDP plugin cannot shard the engine's forward.*--fsdp"):
+        finetune("toy", "toy", "prefix", tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -8,6 +8,9 @@ Each is compared with one process training the same global batch (2 per rank × 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -17,9 +20,17 @@ import interp
 from interp.analyses.ablation.finetune.trainer import finetune
 
 from tests.fsdp_worker import M3, TOY
-from tests.test_distributed import torchrun, write_inputs
+from tests.test_distributed import write_inputs
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
+TIMEOUT = 900  # seconds: a launch takes about a minute on a quiet 2-core machine, far more on a shared one
+
+
+def torchrun(*args: str, cwd: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST")} | {"OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", *args]
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=TIMEOUT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def tied_ministral3(out: Path) -> Path:
@@ -133,3 +144,13 @@ def test_guard_verdict_and_stop_rules_reach_every_rank(runs):
     assert refusals[0] == refusals[1] and "leaks labels" in refusals[0]
     s = summary(root / "two" / "m3_stopped")
     assert s["stop_rule"] == "no_improvement" and s["steps"] == 1 and s["stopped_early"]
+
+
+def test_bf16_is_fsdp2_mixed_precision_with_fp32_master_weights(runs):
+    root, one = runs
+    s = summary(root / "two" / "m3_bf16")
+    assert s["precision"]["master_weights"] == "float32" and s["precision"]["autocast"] is None
+    assert (s["precision"]["fsdp_param_dtype"], s["precision"]["fsdp_reduce_dtype"]) == ("bfloat16", "float32")
+    assert s["final_weights_finite"] and interp.load(root / "two" / "m3_bf16" / "final").dtype == torch.float32
+    first_fp32 = losses(one["m3"].summary)[0]
+    assert losses(s)[0] != first_fp32 and abs(losses(s)[0] - first_fp32) < 0.05  # bf16 compute: close, not equal
