@@ -59,8 +59,7 @@ def ddp_finetune(model: str, data: str, out: Path) -> None:
 def fsdp_save(model: str, out: Path) -> None:
     """Shard the parameters with FSDP2, consolidate the full state dict, save as the Trainer does under FSDP.
 
-    (FSDP training itself needs accelerate's FSDP, which is CUDA-only, and FSDP's forward hooks; this
-    checks the part a CPU can: sharded parameters → one checkpoint directory.)
+    (FSDP2 training itself, `finetune --fsdp`, is tested in tests/test_fsdp.py; this is the save path alone.)
     """
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     from torch.distributed.device_mesh import init_device_mesh

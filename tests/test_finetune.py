@@ -382,3 +382,92 @@ def test_bfloat16_weights_train_without_an_fp32_copy_and_the_summary_says_so(bas
     assert {p.dtype for p in tuned.model.parameters()} == {torch.bfloat16}
     base = interp.load(base_dir).model.state_dict()
     assert max((t.float() - base[k]).abs().max().item() for k, t in tuned.model.state_dict().items()) > 1e-3
+
+
+# ----------------------------------------------------------------------------- resume safety, validation
+def run_main(monkeypatch, capsys, *args: str) -> tuple[int, str, str]:
+    """`python -m interp ARGS` in this process: (exit code, stdout, stderr)."""
+    import sys
+
+    from interp.cli.app import main
+
+    monkeypatch.setattr(sys, "argv", ["interp", *args])
+    with pytest.raises(SystemExit) as exit_info:
+        main()
+    captured = capsys.readouterr()
+    return exit_info.value.code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("flag,value,fragment", [
+    ("--max-steps", "0", "--max-steps must be at least 1"), ("--max-steps", "-1", "--max-steps must be at least 1"),
+    ("--batch-size", "0", "per_device_train_batch_size must be at least 1"),
+    ("--learning-rate", "-1", "learning_rate must be more than 0"),
+])
+def test_bad_training_numbers_are_one_line_errors_before_any_work(flag, value, fragment, tmp_path, monkeypatch, capsys):
+    code, _, err = run_main(monkeypatch, capsys, "finetune", "--model", "nosuch-model", "--data", "nosuch.jsonl",
+                            "--attention", "prefix", "--out", str(tmp_path / "run"), flag, value)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], err
+    assert not (tmp_path / "run").exists()  # checked before the (missing) model and data were touched
+    with pytest.raises(InterpError, match="max_steps must be at least 1"):
+        resolve_options({"max_steps": 0})
+    assert resolve_options({"max_steps": -1})[0]["max_steps"] == -1  # the presets' "epochs decide"
+
+
+def test_resume_refuses_other_settings_and_names_them(base_dir, data_file, tmp_path):
+    opts = dict(FAST, save_steps=2, eval_limit=0)
+    finetune(str(base_dir), str(data_file), "prefix", tmp_path, max_steps=2, **opts)
+    with pytest.raises(InterpError, match=r"cannot resume .*attention: 'prefix' there, 'causal' now; "
+                                          r"learning_rate: 0.003 there, 0.001 now"):
+        finetune(str(base_dir), str(data_file), "causal", tmp_path, resume=True, **opts | dict(
+            learning_rate=1e-3, max_steps=4))
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["attention"] == "prefix" and summary["steps"] == 2  # the record is untouched
+    longer = finetune(str(base_dir), str(data_file), "prefix", tmp_path, resume=True, max_steps=4, **opts)
+    assert longer.summary["steps"] == 4 and longer.summary["resumed_from"].endswith("checkpoint-2")
+
+
+def test_resume_skips_a_half_written_checkpoint_and_matches_an_uninterrupted_run(tied_dir, data_file, tmp_path, caplog):
+    opts = dict(FAST, max_steps=4, save_steps=2, eval_limit=0, lr_scheduler_type="constant")
+    straight = finetune(str(tied_dir), str(data_file), "prefix", tmp_path / "straight", **opts)
+    assert sorted(p.name for p in (tmp_path / "straight").iterdir()) == [
+        "checkpoint-2", "checkpoint-4", "final", "run_settings.json", "summary.json"]  # nothing staged is left
+    killed = tmp_path / "killed"  # as SIGKILL during the step-4 save left it before checkpoints were staged
+    shutil.copytree(tmp_path / "straight", killed, ignore=shutil.ignore_patterns("final", "summary.json"))
+    (killed / "checkpoint-4" / "model.safetensors").unlink()
+    shutil.copytree(killed / "checkpoint-4", killed / ".partial" / "checkpoint-6")  # and a staged save, cut short
+    with caplog.at_level("WARNING"):
+        resumed = finetune(str(tied_dir), str(data_file), "prefix", killed, resume=True, **opts)
+    assert resumed.summary["resumed_from"] == str(killed / "checkpoint-2") and resumed.summary["steps"] == 4
+    assert "checkpoint-4 (no model.safetensors)" in caplog.text and "checkpoint-6 (its save was interrupted)" in caplog.text
+    a, b = (interp.load(r.checkpoint_dir).model.state_dict() for r in (straight, resumed))
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-6
+    assert (killed / "checkpoint-4" / "model.safetensors").exists()  # saved again, whole
+
+
+def test_resuming_a_finished_run_leaves_it_as_it_was(base_dir, data_file, tmp_path, monkeypatch, capsys):
+    opts = dict(FAST, save_steps=3, eval_limit=4)
+    finetune(str(base_dir), str(data_file), "prefix", tmp_path, max_steps=6, **opts)
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in [tmp_path / "summary.json",
+                                                                  *sorted((tmp_path / "final").iterdir())]}
+    again = finetune(str(base_dir), str(data_file), "prefix", tmp_path, resume=True, max_steps=2, **opts)
+    assert again.note.startswith("nothing to do") and again.summary["steps"] == 6
+    assert again.summary["eval_loss_initial"] is not None
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+    code, out, _ = run_main(monkeypatch, capsys, "finetune", "--model", str(base_dir), "--data", str(data_file),
+                            "--attention", "prefix", "--out", str(tmp_path), "--resume", "--max-steps", "6",
+                            "--save-steps", "3", "--eval-limit", "4", "--max-seq-len", "96", "--batch-size", "8",
+                            "--learning-rate", "3e-3", "--warmup-ratio", "0", "--logging-steps", "1",
+                            "--set", "disable_tqdm=true")
+    assert code in (0, None) and "nothing to do" in out and "finished at step 6" in out
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in before} == before
+
+
+def test_fsdp_is_refused_where_it_would_not_shard(monkeypatch, tmp_path):
+    """--fsdp needs ranks to shard over; accelerate's FSDP plugin would wrap a forward the engine never calls."""
+    with pytest.raises(InterpError, match="--fsdp shards the model over several processes: launch with `torchrun"):
+        finetune("toy", "toy", "prefix", tmp_path / "a", fsdp=True)
+    monkeypatch.setenv("ACCELERATE_USE_FSDP", "true")
+    with pytest.raises(InterpError, match="accelerate's FSDP plugin cannot shard the engine's forward.*--fsdp"):
+        finetune("toy", "toy", "prefix", tmp_path / "b")
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

@@ -11,7 +11,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from interp.analyses.ablation import stages
+from interp.analyses.ablation import stage_runners, stages
 from interp.analyses.ablation.report import build_report, collect, recovery_table, success_criteria
 from interp.analyses.ablation.stages import latest_run, resolve_config, run_stage
 from interp.cli.ablation.stage import stage_app
@@ -22,7 +22,7 @@ from interp.errors import InterpError
 FINETUNE_KEYS = {
     "data", "max_seq_len", "max_steps", "num_train_epochs", "learning_rate", "per_device_train_batch_size",
     "gradient_accumulation_steps", "warmup_ratio", "weight_decay", "logging_steps", "eval_steps", "save_steps", "seed",
-    "bf16", "gradient_checkpointing", "min_loss_improvement", "kill_after_steps", "plateau_patience",
+    "bf16", "gradient_checkpointing", "fsdp", "min_loss_improvement", "kill_after_steps", "plateau_patience",
     "plateau_min_delta", "plateau_min_steps",
 }
 
@@ -230,7 +230,7 @@ def test_stage_3b_runs_the_real_finetune_and_stage_4_evaluates_it(tiny_config):
 
 
 def test_missing_data_fails_before_a_run_directory_or_model_load(tiny_config, tmp_path, monkeypatch):
-    monkeypatch.setattr(stages, "_load", lambda *a: pytest.fail("model loaded before the data was checked"))
+    monkeypatch.setattr(stage_runners, "_load", lambda *a: pytest.fail("model loaded before the data was checked"))
     with pytest.raises(InterpError, match="no local data for piqa"):
         run_stage("1", {**tiny_config, "tasks": ["piqa"], "data_dir": str(tmp_path)}, echo=None)
     assert not (Path(tiny_config["runs_dir"]) / "1").exists()

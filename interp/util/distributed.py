@@ -109,9 +109,32 @@ def map_sharded(fn: Callable[[list[T]], list[R]], items: Sequence[T], *, everywh
 
 
 def main_decides(fn: Callable[[], R]) -> R:
-    """fn() on rank 0 only, its (picklable) result sent to every rank: e.g. one new run directory."""
+    """fn() on rank 0 only, its (picklable) result sent to every rank: e.g. one new run directory.
+
+    An InterpError on rank 0 (a refusal) is raised on every rank, so none waits for the others.
+    """
+    from interp.errors import InterpError
+
     if not init():
         return fn()
-    box = [fn() if is_main() else None]
+    box: list = [None]
+    if is_main():
+        try:
+            box = [("ok", fn())]
+        except InterpError as err:
+            box = [("error", str(err))]
     torch.distributed.broadcast_object_list(box, src=0)
-    return box[0]  # type: ignore[return-value]
+    status, value = box[0]
+    if status == "error":
+        raise InterpError(value)
+    return value
+
+
+def any_rank(flag: bool) -> bool:
+    """True on every rank if `flag` is true on any (one collective; every rank must call it)."""
+    if not initialized() or world_size() == 1:
+        return flag
+    backend_cuda = torch.distributed.get_backend() == "nccl"
+    value = torch.tensor([int(flag)], device=f"cuda:{torch.cuda.current_device()}" if backend_cuda else "cpu")
+    torch.distributed.all_reduce(value, op=torch.distributed.ReduceOp.MAX)
+    return bool(value.item())

@@ -44,7 +44,6 @@ STAGES: dict[str, str] = {
 }
 EVAL_STAGES = {"1": "causal", "2": "prefix"}
 FINETUNE_STAGES = {"3a": "causal", "3b": "prefix"}
-POST_FINETUNE_MODES = ("prefix", "causal")
 PRESETS_DIR = Path(__file__).resolve().parent / "presets"
 DEFAULT_PRESET = "toy"
 REQUIRED_KEYS = ("model", "tasks", "limit", "batch_size", "dtype", "device", "runs_dir", "seed", "finetune")
@@ -250,14 +249,17 @@ def run_stage(
     torch.manual_seed(int(config["seed"]))
     if config.get("threads"):
         torch.set_num_threads(int(config["threads"]))
+    from interp.analyses.ablation import stage_runners as runners
+
+    run = runners.StageRun(stage, config, device, run_dir, previous is not None, log, show_progress, tasks, targets)
     if sweep:
-        _run_sweep(config, tasks, device, run_dir, resume, log, show_progress)
+        runners.run_sweep(run)
     elif stage in EVAL_STAGES:
-        _run_eval(config, tasks, device, EVAL_STAGES[stage], run_dir, resume, log, show_progress)
+        runners.run_eval(run, EVAL_STAGES[stage])
     elif stage in FINETUNE_STAGES:
-        _run_finetune(config, device, FINETUNE_STAGES[stage], run_dir, previous is not None, log, stage)
+        runners.run_finetune(run, FINETUNE_STAGES[stage])
     else:
-        _run_post_finetune(config, tasks, device, targets, run_dir, resume, log, show_progress)
+        runners.run_post_finetune(run)
     log(f"stage {stage} finished: {run_dir / 'metrics.json'}")
     from interp.util.distributed import barrier
 
@@ -265,82 +267,11 @@ def run_stage(
     return run_dir
 
 
-def _load(model: str, config: dict, device: str):
-    import interp
-    from interp.util.logs import quiet_transformers
-
-    quiet_transformers()
-    from interp.util.distributed import local_device
-
-    return interp.load(model, dtype=config["dtype"], device=local_device(device),
-                       trust_remote_code=bool(config["trust_remote_code"]), device_map=config.get("device_map"))
-
-
-def _eval_kwargs(config: dict, mode: str = "causal") -> dict:
-    layers = config.get("bidirectional_layers") if mode != "causal" else None
-    return dict(limit=config["limit"], batch_size=config["batch_size"], data_dir=config["data_dir"],
-                format=config["format"], bidirectional_layers=layers)
-
-
 def _tasks(config: dict) -> list:
     """Load the tasks before the model, so missing data fails in seconds, not after a big load."""
     from interp.analyses.ablation.evaluate import load_tasks
 
     return load_tasks(config["tasks"], limit=config["limit"], data_dir=config["data_dir"], format=config["format"])
-
-
-def _run_eval(config, tasks, device, mode, run_dir, resume, log, show_progress) -> None:
-    from interp.analyses.ablation.evaluate import evaluate
-    from interp.analyses.ablation.stage_metrics import StageEval, StageMetrics
-
-    engine = _load(config["model"], config, device)
-    log(f"model {engine!r}")
-    metrics = evaluate(engine, tasks, attention=mode, out_dir=run_dir / mode, resume=resume, log=log,
-                       show_progress=show_progress, **_eval_kwargs(config, mode))
-    stage = next(s for s, m in EVAL_STAGES.items() if m == mode)
-    StageMetrics(stage, config["model"], [StageEval(mode, mode, metrics, bidirectional_layers=metrics.get("bidirectional_layers"))]
-                 ).write(run_dir)
-
-
-def _run_sweep(config, tasks, device, run_dir, resume, log, show_progress) -> None:
-    """Stage 2 once per contiguous layer group: prefix attention in that group, causal elsewhere."""
-    from interp.analyses.ablation.evaluate import evaluate
-    from interp.analyses.ablation.stage_metrics import StageEval, StageMetrics
-    from interp.analyses.interventions.layer_sets import contiguous_groups, layer_label
-
-    engine = _load(config["model"], config, device)
-    log(f"model {engine!r}")
-    groups = contiguous_groups(engine.n_layers, int(config["sweep_layers"]))
-    results = []
-    for layers in groups:
-        label = layer_label(layers)
-        log(f"sweep: prefix attention in layers {label} of {engine.n_layers}, causal elsewhere")
-        metrics = evaluate(engine, tasks, attention="prefix", out_dir=run_dir / f"layers-{label}", resume=resume,
-                           log=log, show_progress=show_progress, **(_eval_kwargs(config) | {"bidirectional_layers": layers}))
-        results.append(StageEval(f"layers-{label}", "prefix", metrics, bidirectional_layers=list(layers), layers=label))
-    StageMetrics("2", config["model"], results).write(run_dir)
-
-
-def _run_finetune(config, device, mode, run_dir, resumed, log, stage) -> None:
-    """finetune(model, data, attention, out_dir, **the preset's finetune options), loading the model
-    with the preset's dtype (finetune.dtype overrides it), device and trust_remote_code."""
-    from interp.analyses.ablation.finetune.trainer import finetune
-
-    options = dict(config["finetune"])
-    data = options.pop("data")
-    dtype = options.pop("dtype", config["dtype"])
-    layers = config.get("bidirectional_layers") if mode != "causal" else None
-    if layers is not None:
-        options["bidirectional_layers"] = layers
-    log(f"finetune {config['model']} on {data} under {mode} attention" + (f" in layers {layers}" if layers else "")
-        + f" ({dtype} weights, {device})")
-    result = finetune(model=config["model"], data=data, attention=mode, out_dir=run_dir, resume=resumed,
-                      dtype=dtype, device=device, trust_remote_code=bool(config["trust_remote_code"]), **options)
-    from interp.analyses.ablation.stage_metrics import StageMetrics
-
-    StageMetrics(stage, config["model"], finetune={"attention": mode, "data": data, "checkpoint_dir": str(result.checkpoint_dir),
-                                                   "summary": result.summary}).write(run_dir)
-    log(f"checkpoint: {result.checkpoint_dir}")
 
 
 def resolve_checkpoints(runs_dir: str | Path, given: Sequence[str] = ()) -> dict[str, Path]:
@@ -366,22 +297,6 @@ def resolve_checkpoints(runs_dir: str | Path, given: Sequence[str] = ()) -> dict
         if not (path / "config.json").exists():
             raise InterpError(f"checkpoint for {label} is not a save_pretrained directory: {path}")
     return dict(sorted(found.items(), reverse=True))  # 3b (the recovery run) first
-
-
-def _run_post_finetune(config, tasks, device, targets: dict[str, Path], run_dir, resume, log, show_progress) -> None:
-    from interp.analyses.ablation.evaluate import evaluate
-    from interp.analyses.ablation.stage_metrics import StageEval, StageMetrics
-
-    evals: list[StageEval] = []
-    for label, path in targets.items():
-        engine = _load(str(path), config, device)
-        log(f"{label} checkpoint {path}: {engine!r}")
-        for mode in POST_FINETUNE_MODES:
-            metrics = evaluate(engine, tasks, attention=mode, out_dir=run_dir / f"{label}-{mode}", resume=resume,
-                               log=log, show_progress=show_progress, **_eval_kwargs(config, mode))
-            evals.append(StageEval(f"{label}-{mode}", mode, metrics, label, str(path), metrics.get("bidirectional_layers")))
-        del engine
-    StageMetrics("4", config["model"], evals).write(run_dir)
 
 
 def _check_resumable(run_dir: Path, config: dict, stage: str) -> None:

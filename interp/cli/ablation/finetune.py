@@ -50,13 +50,17 @@ def finetune_cmd(
     eval_limit: Annotated[Optional[int], _opt("Eval examples (held out when the data has no eval split; default 200).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Any transformers TrainingArguments field, KEY=VALUE (repeatable), e.g. report_to=wandb, adam_epsilon=1e-8.")] = None,
     device: Annotated[str, typer.Option(help="auto (the Trainer's pick: a GPU if there is one), cpu, cuda or mps.")] = "auto",
-    dtype: Annotated[str, typer.Option(help="Precision of the weights trained: float32 (default; with --bf16, fp32 master weights under bf16 autocast) or bfloat16 (bf16 weights, no fp32 copy).")] = "float32",
+    dtype: Annotated[str, typer.Option(help="Precision of the weights trained: float32 (default; with --bf16, fp32 master weights under bf16 autocast, or FSDP2's bf16 compute with --fsdp) or bfloat16 (bf16 weights, no fp32 copy).")] = "float32",
+    fsdp: Annotated[bool, typer.Option("--fsdp", help="Shard weights, gradients and optimizer state over the processes of `torchrun --nproc_per_node N` (FSDP2: each decoder layer, then the rest).")] = False,
     trust_remote_code: TrustOpt = False,
 ) -> None:
     """Finetune all weights on alpaca-schema data under an attention mask (stages 3a/3b)."""
     from interp.analyses.ablation.finetune.trainer import finetune
     from interp.analyses.interventions.layer_sets import parse_bidirectional_layers
+    from interp.errors import InterpError
 
+    if max_steps is not None and max_steps < 1:  # the library's -1 ("epochs decide") is leaving it out here
+        raise InterpError(f"--max-steps must be at least 1, not {max_steps} (leave it out to train --epochs)")
     check_out(out)
     layers = parse_bidirectional_layers(bidirectional_layers)
     given = dict(
@@ -72,13 +76,20 @@ def finetune_cmd(
     quiet_transformers()
     result = finetune(model or "toy", data, attention, out, allow_label_leakage=allow_label_leakage,
                       resume=resume, dtype=dtype, device=device, trust_remote_code=trust_remote_code,
-                      bidirectional_layers=layers, **options)
+                      bidirectional_layers=layers, fsdp=fsdp, **options)
     s = result.summary
+    if result.note:
+        typer.echo(result.note)
+        return
     guard = s["leakage_guard"]
     typer.echo(f"leakage guard: {guard['mode']} " + ("leak-free" if guard["leak_free"] else "LEAKS LABELS (allowed)")
                + f" over {guard['labelled_positions']} labelled positions in {guard['examples_checked']} examples")
     typer.echo(f"{s['attention']}: {s['steps']} steps ({s['precision']['description']}), stop: {s['stop_reason']}; train loss {_fmt(s['train_loss'])}, "
                f"eval loss {_fmt(s['eval_loss_initial'])} → {_fmt(s['eval_loss'])}")
+    p = s["parallelism"]
+    if p["kind"] != "single":
+        typer.echo(f"parallelism: {p['kind']} over {p['world_size']} processes, {p['params_per_rank']:,} of "
+                   f"{p['params_total']:,} parameters per rank")
     typer.echo(f"checkpoint: {result.checkpoint_dir}\nsummary:    {result.checkpoint_dir.parent / 'summary.json'}")
 
 

@@ -58,6 +58,9 @@ def run_cmd(
         "--set", help="Any other setting as KEY=VALUE (YAML value), e.g. finetune.learning_rate=1e-4; repeatable.")] = None,
     trust_remote_code: Annotated[Optional[bool], typer.Option(
         "--trust-remote-code/--no-trust-remote-code", help="Allow the checkpoint's own Python code.")] = None,
+    fsdp: Annotated[Optional[bool], typer.Option(
+        "--fsdp/--no-fsdp", help="Stages 3a/3b: shard the finetune with FSDP2 over the processes of "
+        "`torchrun --nproc_per_node N -m interp stage run 3b ...` (finetune.fsdp in presets).")] = None,
 ) -> None:
     """Run one stage; writes RUNS/<stage>/<timestamp>/ (config.yaml, metrics.json, run.log, provenance.json, and one eval directory per evaluation: causal/, prefix/, 3b-prefix/ …)."""
     from interp.analyses.ablation.stages import EVAL_STAGES, resolve_config, run_stage
@@ -65,7 +68,7 @@ def run_cmd(
     overrides = dict(model=model, tasks=tasks, limit=limit, batch_size=batch_size, dtype=dtype, device=device,
                      device_map=device_map, data_dir=data_dir, format=format, runs_dir=runs_dir, seed=seed,
                      trust_remote_code=trust_remote_code, bidirectional_layers=bidirectional_layers,
-                     sweep_layers=sweep_layers)
+                     sweep_layers=sweep_layers, **{"finetune.fsdp": fsdp})
     config = resolve_config(preset, overrides, set_ or ())
     check_out(config["runs_dir"], option="--runs-dir")
     check_device(None if config.get("device_map") else config.get("device"))

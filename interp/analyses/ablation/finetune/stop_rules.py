@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from interp.util.distributed import any_rank
+
 logger = logging.getLogger(__name__)
 
 
@@ -88,8 +90,11 @@ class NonFiniteLossStop(TrainerCallback):
 
     def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, model=None, **kw):
         count = getattr(model, "nonfinite_losses", None)
-        if count is not None and int(count) > 0:
-            self.record.stop(control, state, "non_finite_loss", f"non-finite training loss ({int(count)} micro-batches)")
+        mine = int(count) if count is not None else 0
+        # Each rank counts its own micro-batches: a NaN on one rank must stop all of them together.
+        if any_rank(mine > 0):
+            self.record.stop(control, state, "non_finite_loss",
+                             f"non-finite training loss ({mine} micro-batches)")
 
     def on_log(self, args: TrainingArguments, state: TrainerState, control: TrainerControl, logs=None, **kw):
         for key in ("loss", "eval_loss"):

@@ -2,17 +2,17 @@
 
 The training forward is the engine's (so the mask trained is the mask measured); the
 transformers Trainer runs the loop: gradient accumulation, schedules, bf16, checkpoints and
-`resume_from_checkpoint`, multi-GPU through accelerate/torchrun. Before any step the leakage
-guard proves from the engine's masks that no labelled position sees its target, and refuses a
-leaky mode unless `allow_label_leakage`. Results: out_dir/final (save_pretrained + tokenizer;
-opens with `interp.load` and `AutoModelForCausalLM`), out_dir/checkpoint-N (resumable), and
-out_dir/summary.json.
+`resume_from_checkpoint`, multi-GPU through accelerate/torchrun (DDP), or FSDP2 with `fsdp=True`
+(see finetune/fsdp.py). Before any step the leakage guard proves from the engine's masks that no
+labelled position sees its target, and refuses a leaky mode unless `allow_label_leakage`.
+Results: out_dir/final (save_pretrained + tokenizer; opens with `interp.load` and
+`AutoModelForCausalLM`), out_dir/checkpoint-N (resumable; written whole or not at all),
+out_dir/run_settings.json (what a resume must match) and out_dir/summary.json.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
+import json
 import logging
 import os
 from dataclasses import dataclass
@@ -23,6 +23,11 @@ import torch
 from torch import nn
 from transformers import Trainer, TrainingArguments
 
+from interp.analyses.ablation.finetune import checkpoints
+from interp.analyses.ablation.finetune import fsdp as fsdp2
+from interp.analyses.ablation.finetune.config import (
+    DEFAULTS, FinetuneConfig, check_resume_settings, record_settings, resolve_options,
+)
 from interp.analyses.ablation.finetune.leakage import guard_label_leakage
 from interp.analyses.ablation.finetune.stop_rules import StopRecord, stop_rule_callbacks
 from interp.analyses.ablation.finetune.training_model import EngineTrainingModel
@@ -32,57 +37,20 @@ from interp.data.instructions import (
 from interp.engine import Engine
 from interp.engine.masks import check_layers, check_mode
 from interp.errors import InterpError
-from interp.util.distributed import launched
+from interp.util import distributed
 from interp.util.io import write_json
 from interp.util.provenance import provenance
 
 logger = logging.getLogger(__name__)
 
-# Options the stage presets set; the ones not handled here go straight to TrainingArguments.
-DEFAULTS: dict[str, Any] = {
-    "max_seq_len": 512,
-    "max_steps": -1,
-    "num_train_epochs": 1.0,
-    "learning_rate": 2e-5,
-    "per_device_train_batch_size": 4,
-    "gradient_accumulation_steps": 1,
-    "warmup_ratio": 0.03,
-    "weight_decay": 0.0,
-    "logging_steps": 10,
-    "eval_steps": None,  # None: evaluate only before and after training
-    "save_steps": 500,
-    "seed": 0,
-    "bf16": False,
-    "gradient_checkpointing": False,
-    "min_loss_improvement": 0.0,
-    "kill_after_steps": None,  # None: rule off
-    "plateau_patience": None,  # None: rule off
-    "plateau_min_delta": 0.0,
-    "plateau_min_steps": 0,
-    "eval_limit": 200,
-}
-OWN_OPTIONS = frozenset({
-    "max_seq_len", "warmup_ratio", "gradient_checkpointing", "min_loss_improvement", "kill_after_steps",
-    "plateau_patience", "plateau_min_delta", "plateau_min_steps", "eval_limit",
-})
-# TrainingArguments we set ourselves unless the caller overrides them.
-TRAINER_DEFAULTS: dict[str, Any] = {
-    "report_to": "none",
-    "save_strategy": "steps",
-    "save_total_limit": 2,
-    "logging_first_step": True,  # the first loss is the no-improvement rule's baseline
-    "logging_nan_inf_filter": False,  # a NaN must reach the logs and the non-finite rule
-    "remove_unused_columns": False,  # prefix_len is an input the wrapper needs
-    "prediction_loss_only": True,
-    "dataloader_num_workers": 0,
-}
-RESERVED = frozenset({"output_dir", "gradient_checkpointing_kwargs", "resume_from_checkpoint"})
+__all__ = ["DEFAULTS", "FinetuneConfig", "FinetuneResult", "finetune", "resolve_options", "run_finetune"]
 
 
 @dataclass
 class FinetuneResult:
     checkpoint_dir: Path  # out_dir/final
     summary: dict
+    note: str | None = None  # e.g. why a resumed run had nothing left to do
 
 
 class _EngineTrainer(Trainer):
@@ -90,7 +58,12 @@ class _EngineTrainer(Trainer):
 
     Every checkpoint-N opens with `interp.load`, and resume (and load_best_model_at_end) reads it
     back through the HF class's `from_pretrained`, whatever key layout its `save_pretrained` wrote.
+    A checkpoint is written under out/.partial/ and renamed into place once whole. Under FSDP2
+    (`sharded`) the weights and optimizer state are gathered to full tensors for rank 0 to write.
     """
+
+    sharded = False
+    _staging = False
 
     def _save(self, output_dir: str | None = None, state_dict: dict | None = None) -> None:
         output_dir = output_dir or self.args.output_dir
@@ -104,76 +77,110 @@ class _EngineTrainer(Trainer):
             self.processing_class.save_pretrained(output_dir)
         torch.save(self.args, os.path.join(output_dir, "training_args.bin"))
 
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False) -> None:
+        if not self.sharded:
+            return super().save_model(output_dir, _internal_call)
+        state = fsdp2.full_model_state(self.model)  # a collective: every rank takes part
+        if self.args.should_save:
+            self._save(output_dir or self.args.output_dir, state_dict=state)
+
+    def _get_output_dir(self, trial) -> str:
+        run_dir = super()._get_output_dir(trial)
+        return checkpoints.staging_dir(run_dir) if self._staging else run_dir
+
+    def _save_checkpoint(self, model: nn.Module, trial) -> None:
+        """Write checkpoint-N under out/.partial/, then rename it into place whole (see checkpoints.py)."""
+        from transformers.trainer_utils import rotate_checkpoints
+
+        run_dir, name = self._get_output_dir(trial), f"checkpoint-{self.state.global_step}"
+        if self.args.should_save:
+            checkpoints.clear_staged(run_dir, name)
+        self._staging = True
+        try:
+            super()._save_checkpoint(model, trial)
+        finally:
+            self._staging = False
+        distributed.barrier()  # every rank's files (RNG states, shards) are in
+        if self.args.should_save:
+            final = checkpoints.publish(run_dir, name)
+            best = self.state.best_model_checkpoint
+            if best and Path(best).name == name:
+                self.state.best_model_checkpoint = str(final)
+            rotate_checkpoints(output_dir=run_dir, save_total_limit=self.args.save_total_limit,
+                               best_model_checkpoint=self.state.best_model_checkpoint, use_mtime=True)
+        distributed.barrier()
+
+    def _save_optimizer_and_scheduler(self, output_dir: str) -> None:
+        if not self.sharded:
+            return super()._save_optimizer_and_scheduler(output_dir)
+        from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+
+        state = fsdp2.full_optimizer_state(self.model, self.optimizer)  # a collective
+        if self.args.should_save:
+            torch.save(state, os.path.join(output_dir, OPTIMIZER_NAME))
+            torch.save(self.lr_scheduler.state_dict(), os.path.join(output_dir, SCHEDULER_NAME))
+
+    def _load_optimizer_and_scheduler(self, checkpoint: str | None) -> None:
+        if not self.sharded or checkpoint is None:
+            return super()._load_optimizer_and_scheduler(checkpoint)
+        from transformers.trainer import OPTIMIZER_NAME, SCHEDULER_NAME
+
+        state = torch.load(os.path.join(checkpoint, OPTIMIZER_NAME), map_location="cpu", weights_only=True)
+        fsdp2.load_full_optimizer_state(self.model, self.optimizer, state)
+        self.lr_scheduler.load_state_dict(torch.load(os.path.join(checkpoint, SCHEDULER_NAME), weights_only=True))
+
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model: nn.Module | None = None) -> None:
         """Resume through the HF model's own `from_pretrained`: its key mapping reads what its
         `save_pretrained` wrote (Mistral 3 writes `language_model.model.*`, holds `model.language_model.*`)."""
         if self.is_fsdp_enabled:
             return super()._load_from_checkpoint(resume_from_checkpoint, model)
-        load_weights_into(self.accelerator.unwrap_model(model or self.model).hf_model, resume_from_checkpoint)
+        wrapper = self.accelerator.unwrap_model(model or self.model)
+        if self.sharded:
+            fsdp2.load_full_model_state(wrapper, _saved_state(wrapper.hf_model, resume_from_checkpoint))
+            return
+        load_weights_into(wrapper.hf_model, resume_from_checkpoint)
 
     def _load_best_model(self) -> None:
         """load_best_model_at_end: the same loader as resume."""
         if self.is_fsdp_enabled or self.is_deepspeed_enabled:
             return super()._load_best_model()
-        load_weights_into(self.accelerator.unwrap_model(self.model).hf_model, self.state.best_model_checkpoint)
+        self._load_from_checkpoint(self.state.best_model_checkpoint)
+
+
+def _saved_state(hf_model: nn.Module, checkpoint_dir: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """A `save_pretrained` checkpoint of `hf_model`'s class, read through its own from_pretrained."""
+    from interp.engine.loading import quiet_loading
+
+    config = getattr(hf_model, "config")
+    dtype = torch.float32
+    for p in hf_model.parameters():  # the weights' own dtype (a DTensor's too)
+        dtype = p.dtype
+        break
+    with quiet_loading():
+        saved = type(hf_model).from_pretrained(checkpoint_dir, config=config, dtype=dtype)
+    return saved.state_dict()
 
 
 def load_weights_into(hf_model: nn.Module, checkpoint_dir: str | os.PathLike) -> None:
     """Copy a `save_pretrained` checkpoint of `hf_model`'s class into it, every key accounted for."""
-    from interp.engine.loading import quiet_loading
-
-    dtype = next(hf_model.parameters()).dtype
-    with quiet_loading():
-        saved = type(hf_model).from_pretrained(checkpoint_dir, config=hf_model.config, dtype=dtype)
-    result = hf_model.load_state_dict(saved.state_dict(), strict=False)
+    result = hf_model.load_state_dict(_saved_state(hf_model, checkpoint_dir), strict=False)
     if result.missing_keys or result.unexpected_keys:
         raise InterpError(f"checkpoint {checkpoint_dir} does not match the model: missing {result.missing_keys[:3]}, "
                           f"unexpected {result.unexpected_keys[:3]}")
 
 
-def resolve_options(options: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(our options with defaults, TrainingArguments kwargs); unknown keys → one-line InterpError."""
-    fields = {f.name for f in dataclasses.fields(TrainingArguments) if f.init}
-    known = set(DEFAULTS) | fields
-    for key in options:
-        if key in RESERVED:
-            raise InterpError(f"finetune option {key!r} is set by finetune itself (out_dir / resume)")
-        if key not in known:
-            near = difflib.get_close_matches(key, sorted(known), n=1)
-            hint = f"; did you mean {near[0]!r}?" if near else ""
-            raise InterpError(f"unknown finetune option {key!r}{hint}")
-    for key, value in options.items():
-        _check_type(key, value)
-    resolved = {**DEFAULTS, **options}
-    defaults = TRAINER_DEFAULTS | {"dataloader_pin_memory": torch.cuda.is_available()}
-    trainer_kwargs = {**defaults, **{k: v for k, v in resolved.items() if k not in OWN_OPTIONS}}
-    if resolved["warmup_ratio"] and "warmup_steps" not in options:
-        trainer_kwargs["warmup_steps"] = float(resolved["warmup_ratio"])  # a float < 1 is a ratio
-    if (resolved["bf16"] or launched()) and not torch.cuda.is_available():
-        # CPU autocast (TrainingArguments refuses bf16 otherwise); under torchrun, DDP over gloo
-        trainer_kwargs.setdefault("use_cpu", True)
-    if resolved["eval_steps"] is not None:
-        trainer_kwargs.setdefault("eval_strategy", "steps")
-    else:
-        trainer_kwargs.pop("eval_steps")
-    if resolved["plateau_patience"] is not None and resolved["eval_steps"] is None:
-        raise InterpError("plateau_patience needs eval_steps (the plateau is measured on evaluations)")
-    if not 0 <= float(resolved["warmup_ratio"]) < 1:
-        raise InterpError(f"warmup_ratio must be in [0, 1), not {resolved['warmup_ratio']}")
-    return resolved, trainer_kwargs
+# --------------------------------------------------------------------------- the steps of a run
+@dataclass
+class _Prepared:
+    """What a run trains on: the engine and the tokenized rows."""
 
-
-def _check_type(key: str, value: Any) -> None:
-    """A number where the default is a number: "1e-8" must not reach the optimizer as a string."""
-    default = DEFAULTS.get(key) if key in DEFAULTS else _TRAINING_DEFAULTS.get(key)
-    if isinstance(default, bool) or default is None or value is None:
-        return
-    if isinstance(default, (int, float)) and (isinstance(value, bool) or not isinstance(value, (int, float))):
-        raise InterpError(f"finetune option {key!r} takes a number, not {value!r}")
-
-
-_TRAINING_DEFAULTS = {f.name: f.default for f in dataclasses.fields(TrainingArguments)
-                      if f.init and f.default is not dataclasses.MISSING}
+    engine: Engine
+    rows: Any  # interp.data.instructions.InstructionRows
+    train: list[dict]
+    eval: list[dict]
+    dropped: int
+    pad: int
+    layers: list[int] | None
 
 
 def finetune(
@@ -188,53 +195,120 @@ def finetune(
     device: str | None = None,
     trust_remote_code: bool = False,
     bidirectional_layers: Sequence[int] | None = None,
+    fsdp: bool = False,
     **options: Any,
 ) -> FinetuneResult:
     """Finetune all weights of `model` on alpaca-schema `data` under `attention`; see module doc.
 
     model: hub id, local directory, "toy", or a loaded Engine (trained in place).
     data: "toy", a .json/.jsonl file, or a hub dataset id (see interp.data.instructions).
-    resume: True continues from the latest out_dir/checkpoint-N (or starts afresh if there is
-    none yet), a path continues from that checkpoint.
+    resume: True continues from the newest complete out_dir/checkpoint-N (or starts afresh if there
+    is none yet), a path continues from that checkpoint. The run's settings must be the ones it
+    started with (except how long to train, how often to log/save, and the stop rules); a finished
+    run with no steps left is left as it is.
     dtype: the weights' own precision when `model` is loaded here (default float32). bfloat16
-    trains bf16 weights with no fp32 copy; for fp32 master weights under bf16 autocast keep
+    trains bf16 weights with no fp32 copy; for fp32 master weights under bf16 compute keep
     float32 and pass bf16=True. device: cpu, cuda or auto (the Trainer's pick; default);
     trust_remote_code as in `interp.load`. The summary records both precisions.
     bidirectional_layers: train `attention` in these layers only, the others causal (None: all).
+    fsdp: shard every decoder layer and the root with FSDP2 (under torchrun; see finetune/fsdp.py).
     options: DEFAULTS keys and any other TrainingArguments field (report_to, save_total_limit, ...).
     """
-    import interp
-    from transformers import set_seed
-
     check_mode(attention)
     opts, trainer_kwargs = resolve_options(options)
-    trainer_kwargs = _placement(device, trainer_kwargs)
-    out = Path(out_dir)
-    set_seed(int(opts["seed"]))
+    fsdp2.check_launch(fsdp)
+    config = FinetuneConfig(
+        model=model, data=data, attention=attention, out_dir=Path(out_dir), allow_label_leakage=allow_label_leakage,
+        resume=resume, dtype=dtype, device=device, trust_remote_code=trust_remote_code,
+        bidirectional_layers=sorted(bidirectional_layers) if bidirectional_layers is not None else None,
+        fsdp=fsdp, options=opts, trainer_kwargs=_placement(device, trainer_kwargs),
+    )
+    return run_finetune(config)
 
-    rows = load_instructions(data, eval_limit=opts["eval_limit"], seed=int(opts["seed"]))
-    if isinstance(model, Engine):
-        engine = model
+
+
+def run_finetune(config: FinetuneConfig) -> FinetuneResult:
+    """`finetune` with its settings already resolved and checked (see FinetuneConfig)."""
+    from transformers import set_seed
+
+    out = config.out_dir
+    settings = config.settings(distributed.world_size())
+    if config.resume:
+        check_resume_settings(out, settings)
+        finished = _finished_run(out, config.options)
+        if finished is not None:
+            return finished
+    set_seed(config.seed)
+    prepared = _prepare(config)
+    guard = distributed.main_decides(lambda: _guard(config, prepared))  # once, before sharding
+    checkpoint = checkpoints.resume_point(out, config.resume)
+    if checkpoint is None:
+        record_settings(out, settings)
+    trainer, record, wrapper, kind = _build_trainer(config, prepared)
+    eval_initial = trainer.evaluate()["eval_loss"] if prepared.eval and checkpoint is None else None
+    # accelerate marks a model prepared for evaluation as prepared for good, so train() would skip
+    # the DDP wrap and each rank would train alone on its shard: clear the mark first. Under FSDP2
+    # the mark stays: the model is sharded already and must not be wrapped in DDP as well.
+    if not trainer.sharded:
+        vars(wrapper).pop("_is_accelerate_prepared", None)
+    train_output = trainer.train(resume_from_checkpoint=checkpoint)
+    eval_final = trainer.evaluate()["eval_loss"] if prepared.eval else None
+    parallel = fsdp2.parallelism(wrapper, kind)
+
+    final = out / "final"
+    trainer.save_model(str(final))
+    finite = _all_finite(wrapper)
+    summary = _summary(config, prepared, trainer, train_output.metrics, record, guard, checkpoint,
+                       eval_initial, eval_final, finite, parallel, final)
+    if trainer.is_world_process_zero():
+        write_json(out / "summary.json", summary)
+    distributed.barrier()
+    return FinetuneResult(final, summary)
+
+
+def _prepare(config: FinetuneConfig) -> _Prepared:
+    """Load the rows and the model, tokenize, and check that everything fits the model."""
+    import interp
+
+    opts = config.options
+    rows = load_instructions(config.data, eval_limit=opts["eval_limit"], seed=config.seed)
+    if isinstance(config.model, Engine):
+        engine = config.model
     else:
-        load_device = "cpu" if device in (None, "auto") else device  # the Trainer moves it to its device
-        engine = interp.load(model, dtype=dtype, device=load_device, trust_remote_code=trust_remote_code)
-    tokenizer = engine.tokenizer
+        load_device = "cpu" if config.device in (None, "auto") else config.device  # the Trainer moves it
+        engine = interp.load(config.model, dtype=config.dtype, device=load_device,
+                             trust_remote_code=config.trust_remote_code)
     max_seq_len = int(opts["max_seq_len"])
-    train_examples, train_dropped = tokenize_rows(rows.train, tokenizer, max_seq_len)
-    eval_examples, eval_dropped = tokenize_rows(rows.eval, tokenizer, max_seq_len)
-    check_truncation(len(rows.train), train_dropped, f"training rows of {data!r}", max_seq_len, must_keep_some=True)
-    check_truncation(len(rows.eval), eval_dropped, f"eval rows of {data!r}", max_seq_len)
-    longest = max(len(e["input_ids"]) for e in train_examples + eval_examples)
+    train, train_dropped = tokenize_rows(rows.train, engine.tokenizer, max_seq_len)
+    evals, eval_dropped = tokenize_rows(rows.eval, engine.tokenizer, max_seq_len)
+    check_truncation(len(rows.train), train_dropped, f"training rows of {config.data!r}", max_seq_len,
+                     must_keep_some=True)
+    check_truncation(len(rows.eval), eval_dropped, f"eval rows of {config.data!r}", max_seq_len)
+    longest = max(len(e["input_ids"]) for e in train + evals)
     if engine.max_positions is not None and longest > engine.max_positions:
         raise InterpError(f"examples reach {longest} tokens but the model allows {engine.max_positions}; "
                           f"lower max_seq_len")
-    pad = pad_token_id(tokenizer)
-    layers = sorted(check_layers(bidirectional_layers, engine.n_layers)) if bidirectional_layers is not None else None
-    guard = guard_label_leakage(train_examples, attention, allow_label_leakage=allow_label_leakage, pad_token_id=pad,
-                                bidirectional_layers=layers, n_layers=engine.n_layers)
+    layers = config.bidirectional_layers
+    layers = sorted(check_layers(layers, engine.n_layers)) if layers is not None else None
+    return _Prepared(engine, rows, train, evals, train_dropped + eval_dropped, pad_token_id(engine.tokenizer), layers)
 
+
+def _guard(config: FinetuneConfig, prepared: _Prepared) -> dict:
+    return guard_label_leakage(prepared.train, config.attention, allow_label_leakage=config.allow_label_leakage,
+                               pad_token_id=prepared.pad, bidirectional_layers=prepared.layers,
+                               n_layers=prepared.engine.n_layers)
+
+
+def _build_trainer(config: FinetuneConfig, prepared: _Prepared):
+    """The wrapper (sharded under FSDP2), the stop rules and the Trainer; (trainer, record, wrapper, kind)."""
+    opts, engine = config.options, prepared.engine
     engine.gradient_checkpointing = bool(opts["gradient_checkpointing"])
-    wrapper = EngineTrainingModel(engine, attention, bidirectional_layers=layers)
+    wrapper = EngineTrainingModel(engine, config.attention, bidirectional_layers=prepared.layers)
+    trainer_kwargs = dict(config.trainer_kwargs)
+    if config.fsdp:
+        fsdp2.shard(wrapper, engine, bf16=bool(opts["bf16"]))
+        trainer_kwargs["bf16"] = False  # FSDP2's MixedPrecisionPolicy computes in bf16, not autocast
+        wrapper._is_accelerate_prepared = True  # accelerate: already distributed, no DDP wrap
     record = StopRecord()
     callbacks = stop_rule_callbacks(
         record,
@@ -245,34 +319,52 @@ def finetune(
         plateau_min_steps=int(opts["plateau_min_steps"]),
     )
     try:
-        args = TrainingArguments(output_dir=str(out), **trainer_kwargs)
+        args = TrainingArguments(output_dir=str(config.out_dir), **trainer_kwargs)
     except (TypeError, ValueError) as exc:
         raise InterpError(f"invalid finetune options: {' '.join(str(exc).split())[:300]}") from None
     trainer = _EngineTrainer(
-        model=wrapper, args=args, data_collator=InstructionCollator(pad), train_dataset=train_examples,
-        eval_dataset=eval_examples or None, processing_class=tokenizer, callbacks=callbacks,
+        model=wrapper, args=args, data_collator=InstructionCollator(prepared.pad), train_dataset=prepared.train,
+        eval_dataset=prepared.eval or None, processing_class=engine.tokenizer, callbacks=callbacks,
     )
+    trainer.sharded = config.fsdp
+    kind = "fsdp2" if config.fsdp else "ddp" if distributed.world_size() > 1 else "single"
+    return trainer, record, wrapper, kind
 
-    checkpoint = _resume_point(out, resume)
-    eval_initial = trainer.evaluate()["eval_loss"] if eval_examples and checkpoint is None else None
-    # accelerate marks a model prepared for evaluation as prepared for good, so train() would skip
-    # the DDP wrap and each rank would train alone on its shard: clear the mark first.
-    vars(wrapper).pop("_is_accelerate_prepared", None)
-    train_output = trainer.train(resume_from_checkpoint=checkpoint)
-    eval_final = trainer.evaluate()["eval_loss"] if eval_examples else None
 
-    final = out / "final"
-    trainer.save_model(str(final))
-    engine.model.eval()
-    finite = all(bool(torch.isfinite(p).all()) for p in engine.model.parameters())
+def _finished_run(out: Path, opts: dict[str, Any]) -> FinetuneResult | None:
+    """A finished run (summary.json + final/) asked for no more steps than it ran: left as it is."""
+    path, final = out / "summary.json", out / "final"
+    if not (path.exists() and (final / "config.json").exists()):
+        return None
+    try:
+        summary = json.loads(path.read_text(encoding="utf-8"))
+        done, planned = int(summary["steps"]), int(summary["max_steps"])
+        recorded = summary.get("options", {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InterpError(f"cannot resume {out}: summary.json is damaged ({exc})") from None
+    if opts["max_steps"] > 0:
+        target = int(opts["max_steps"])
+        left = target > done and not (summary.get("stopped_early") and target <= planned)
+    else:  # epochs decide: more only if more epochs are asked for than the run had
+        left = recorded.get("max_steps", -1) != -1 or opts["num_train_epochs"] > recorded.get("num_train_epochs", 0)
+    if left:
+        return None
+    note = (f"nothing to do: {out} finished at step {done} ({summary.get('stop_reason')}); "
+            f"final/ and summary.json left as they were")
+    logger.warning(note)
+    return FinetuneResult(final, summary, note)
+
+
+def _summary(config, prepared, trainer, metrics, record, guard, checkpoint, eval_initial, eval_final, finite,
+             parallel, final) -> dict:
     state = trainer.state
-    metrics = train_output.metrics
-    summary = {
-        "model": engine.name if isinstance(model, Engine) else str(model),  # as the user gave it
-        "data": rows.source,
-        "attention": attention,
-        "bidirectional_layers": layers,
-        "seed": int(opts["seed"]),
+    engine = prepared.engine
+    return {
+        "model": engine.name if isinstance(config.model, Engine) else str(config.model),  # as the user gave it
+        "data": prepared.rows.source,
+        "attention": config.attention,
+        "bidirectional_layers": prepared.layers,
+        "seed": config.seed,
         "steps": state.global_step,
         "max_steps": state.max_steps,
         "epochs": state.epoch,
@@ -286,30 +378,44 @@ def finetune(
         "train_runtime_s": metrics.get("train_runtime"),
         "train_steps_per_second": metrics.get("train_steps_per_second"),
         "train_samples_per_second": metrics.get("train_samples_per_second"),
-        "data_sizes": rows.sizes() | {
-            "train_examples": len(train_examples), "eval_examples": len(eval_examples),
-            "dropped_by_truncation": train_dropped + eval_dropped,
+        "data_sizes": prepared.rows.sizes() | {
+            "train_examples": len(prepared.train), "eval_examples": len(prepared.eval),
+            "dropped_by_truncation": prepared.dropped,
         },
         "leakage_guard": guard,
         "resumed_from": checkpoint,
-        "precision": precision(engine, bool(opts["bf16"])),
+        "precision": precision(engine, bool(config.options["bf16"]), fsdp=config.fsdp),
+        "parallelism": parallel,
         "final_weights_finite": finite,
         "checkpoint_dir": str(final),
-        "options": opts,
-        "training_arguments": {k: _plain(v) for k, v in trainer_kwargs.items()},
+        "options": config.options,
+        "training_arguments": {k: _plain(v) for k, v in config.trainer_kwargs.items()},
         "log_history": state.log_history,
-        "provenance": provenance(seed=int(opts["seed"])),
+        "provenance": provenance(seed=config.seed),
     }
-    if trainer.is_world_process_zero():
-        write_json(out / "summary.json", summary)
-    return FinetuneResult(final, summary)
 
 
-def precision(engine: Engine, autocast_bf16: bool) -> dict[str, str | None]:
+def precision(engine: Engine, autocast_bf16: bool, *, fsdp: bool = False) -> dict[str, str | None]:
     """What the optimizer updates (the master weights) and what the forward computes in."""
     master = str(next(engine.model.parameters()).dtype).removeprefix("torch.")
+    if fsdp:  # FSDP2's MixedPrecisionPolicy: bf16 compute, fp32 reductions; --dtype bfloat16 is pure bf16
+        compute = "bfloat16" if autocast_bf16 else master
+        return {"master_weights": master, "autocast": None, "fsdp_param_dtype": compute,
+                "fsdp_reduce_dtype": "float32" if autocast_bf16 else master,
+                "description": f"{master} weights" + (", FSDP2 mixed precision: bf16 compute, fp32 reduce"
+                                                      if autocast_bf16 else "")}
     return {"master_weights": master, "autocast": "bfloat16" if autocast_bf16 else None,
             "description": f"{master} weights" + (" under bf16 autocast" if autocast_bf16 else "")}
+
+
+def _all_finite(model: nn.Module) -> bool:
+    """Every weight finite (each rank checks its shards; all must agree)."""
+    ok = all(bool(torch.isfinite(p.to_local() if hasattr(p, "to_local") else p).all()) for p in model.parameters())
+    if distributed.initialized() and distributed.world_size() > 1:
+        flag = torch.tensor([0 if ok else 1], device=next(model.parameters()).device)
+        torch.distributed.all_reduce(flag)
+        ok = int(flag) == 0
+    return ok
 
 
 def _placement(device: str | None, trainer_kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -320,26 +426,6 @@ def _placement(device: str | None, trainer_kwargs: dict[str, Any]) -> dict[str, 
         return trainer_kwargs | {"use_cpu": True}
     raise InterpError(f"finetune device must be auto, cpu, cuda or mps, not {device!r}; "
                       "choose a GPU with CUDA_VISIBLE_DEVICES (one process) or torchrun (several)")
-
-
-def _resume_point(out: Path, resume: bool | str) -> str | None:
-    """The checkpoint to resume from: None, the latest out/checkpoint-N, or an explicit path.
-
-    resume=True with no checkpoint yet (a run that stopped before its first save) starts afresh,
-    with a notice: the stage runner resumes unfinished runs whatever state they reached.
-    """
-    if not resume:
-        return None
-    if resume is True:
-        from transformers.trainer_utils import get_last_checkpoint
-
-        last = get_last_checkpoint(str(out)) if out.is_dir() else None
-        if last is None:
-            logger.warning("nothing to resume in %s (no checkpoint-N yet): training from the start", out)
-        return last
-    if not (Path(resume) / "trainer_state.json").exists():
-        raise InterpError(f"cannot resume from {resume}: not a Trainer checkpoint (no trainer_state.json)")
-    return str(resume)
 
 
 def _last(history: list[dict], key: str) -> float | None:
