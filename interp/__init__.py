@@ -33,17 +33,19 @@ def load(
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
     device_map: str | dict | None = None,
+    keep_quantized: bool = False,
 ) -> Engine:
     """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine.
 
     `engine.name` is the model as given ("toy", a hub id, the path typed), never this machine's
     install path: results and reports record it. device_map="auto" spreads a model too big for one
-    device over all of them (accelerate).
+    device over all of them (accelerate). A quantized checkpoint (Mistral's FP8 repositories) loads
+dequantized to `dtype`; keep_quantized=True keeps its FP8 modules (inference only, FP8 GPUs).
     """
     from interp.engine import load_engine
 
     engine = load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code,
-                         device_map=device_map)
+                         device_map=device_map, keep_quantized=keep_quantized)
     engine.name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     return engine
 

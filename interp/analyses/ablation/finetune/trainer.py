@@ -31,6 +31,7 @@ from interp.data.instructions import (
 )
 from interp.engine import Engine
 from interp.engine.masks import check_layers, check_mode
+from interp.engine.quantization import check_trainable
 from interp.errors import InterpError
 from interp.util.distributed import launched
 from interp.util.io import write_json
@@ -218,6 +219,7 @@ def finetune(
     else:
         load_device = "cpu" if device in (None, "auto") else device  # the Trainer moves it to its device
         engine = interp.load(model, dtype=dtype, device=load_device, trust_remote_code=trust_remote_code)
+    check_trainable(engine.model)  # kept FP8 modules cannot train; a dequantized checkpoint saves in full precision
     tokenizer = engine.tokenizer
     max_seq_len = int(opts["max_seq_len"])
     train_examples, train_dropped = tokenize_rows(rows.train, tokenizer, max_seq_len)
@@ -293,6 +295,7 @@ def finetune(
         "leakage_guard": guard,
         "resumed_from": checkpoint,
         "precision": precision(engine, bool(opts["bf16"])),
+        "quantization": engine.quantization and engine.quantization.to_dict(),  # None: full-precision source
         "final_weights_finite": finite,
         "checkpoint_dir": str(final),
         "options": opts,
