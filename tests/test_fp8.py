@@ -73,6 +73,14 @@ def lm_linears(model) -> dict[str, torch.Tensor]:
             if "language_model.layers" in n and n.endswith(tuple(f"{x}.weight" for x in LINEARS))}
 
 
+def logprobs(run_dir: Path) -> list[float]:
+    """Every choice's summed log-probability, in order, from a stage's examples.csv."""
+    import pandas as pd
+
+    frame = pd.read_csv(run_dir / "examples.csv")
+    return [x for row in frame["logprobs"] for x in json.loads(row)]
+
+
 def test_the_replica_is_laid_out_like_the_published_repository(fp8_replica):
     config = json.loads((fp8_replica / "config.json").read_text())
     assert config["architectures"] == ["Mistral3ForConditionalGeneration"]
@@ -179,3 +187,35 @@ def test_keep_quantized_on_a_machine_without_fp8_says_it_dequantized(fp8_replica
         engine = interp.load(fp8_replica, keep_quantized=True)
     assert engine.quantization.dequantized and "no FP8-capable device" in engine.quantization.loaded_as
     assert {p.dtype for p in engine.model.parameters()} == {torch.float32}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_stages_1_2_3a_3b_4_and_the_report_run_on_the_replica(fp8_replica, device, tmp_path):
+    from interp.analyses.ablation.report import build_report
+    from interp.analyses.ablation.stages import resolve_config, run_stage
+
+    items = [{"context": f"item {i}:", "choices": [" yes", " no", " maybe"][: 2 + i % 2], "label": i % 2} for i in range(4)]
+    task = tmp_path / "alpha.jsonl"
+    task.write_text("".join(json.dumps(it) + "\n" for it in items), encoding="utf-8")
+    config = resolve_config("toy", {"model": str(fp8_replica), "tasks": str(task), "runs_dir": str(tmp_path / "runs"),
+                                    "device": "cpu", "batch_size": 4, "limit": 4},
+                            ["finetune.max_steps=2", "finetune.eval_steps=null", "finetune.per_device_train_batch_size=2",
+                             "finetune.max_seq_len=96", "finetune.logging_steps=1", "finetune.learning_rate=3e-3"])
+    with sees(device):
+        runs = {stage: run_stage(stage, config, echo=None, show_progress=False) if stage in "124"
+                else run_stage(stage, config, echo=None) for stage in ("1", "2", "3a", "3b", "4")}
+    m1, m4 = (json.loads((runs[s] / "metrics.json").read_text()) for s in ("1", "4"))
+    s1, s2, s4 = logprobs(runs["1"]), logprobs(runs["2"]), logprobs(runs["4"] / "3a-causal")
+    assert m1["tasks"]["alpha"]["n"] == 4 and len(s1) == len(s2) == len(s4) == 10  # 2 + 3 + 2 + 3 choices
+    assert 1e-3 < max(abs(a - b) for a, b in zip(s1, s2)) < 5  # the ablation changes the scores
+    # Stage 4 scores the trained weights: changed, but nowhere near the FP8-read-as-float garbage (logits ~3,886).
+    assert 1e-3 < max(abs(a - b) for a, b in zip(s1, s4)) < 20 and min(s4) > -100
+    for stage in ("3a", "3b"):
+        m3 = json.loads((runs[stage] / "metrics.json").read_text())
+        assert m3["summary"]["steps"] == 2 and m3["summary"]["quantization"]["dequantized"]
+        final = Path(m3["checkpoint_dir"])
+        assert {dtype for dtype, _ in weights(final).values()} == {"F32"}
+        assert "quantization_config" not in json.loads((final / "config.json").read_text())
+    assert set(m4["evals"]) == {"3a", "3b"} and set(m4["evals"]["3b"]) == {"prefix", "causal"}
+    files = build_report(tmp_path / "runs")
+    assert "| **macro** |" in files.markdown.read_text()
