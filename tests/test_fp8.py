@@ -137,17 +137,17 @@ def test_finetune_trains_every_linear_and_saves_the_trained_weights_in_full_prec
     changed = {n: (w - original.state_dict()[n]).abs().max().item() for n, w in lm_linears(engine.model).items()}
     assert len(changed) == 2 * len(LINEARS) and min(changed.values()) > 1e-4, changed
 
+    reloaded = interp.load(result.checkpoint_dir, dtype=dtype)
+    again = reloaded.model.state_dict()
+    assert again.keys() == trained.keys()
+    assert max((again[k] - trained[k]).abs().max().item() for k in trained) == 0.0  # the trained weights, exactly
+    assert reloaded.quantization is None
     stored = weights(result.checkpoint_dir)
     assert {stored_dtype for stored_dtype, _ in stored.values()} == {"F32" if dtype == "float32" else "BF16"}
     assert not any("scale" in k for k in stored)
     saved_config = json.loads((result.checkpoint_dir / "config.json").read_text())
     assert "quantization_config" not in saved_config
 
-    reloaded = interp.load(result.checkpoint_dir, dtype=dtype)
-    assert reloaded.quantization is None
-    again = reloaded.model.state_dict()
-    assert again.keys() == trained.keys()
-    assert max((again[k] - trained[k]).abs().max().item() for k in trained) == 0.0  # the trained weights, exactly
     for name, value in original.state_dict().items():
         if "vision_tower" in name or "multi_modal_projector" in name:
             assert torch.equal(again[name], value), name  # kept unquantized, left as it was
