@@ -219,3 +219,29 @@ def test_stages_1_2_3a_3b_4_and_the_report_run_on_the_replica(fp8_replica, devic
     assert set(m4["evals"]) == {"3a", "3b"} and set(m4["evals"]["3b"]) == {"prefix", "causal"}
     files = build_report(tmp_path / "runs")
     assert "| **macro** |" in files.markdown.read_text()
+
+
+def test_the_tokenizers_backend_is_chosen_even_where_transformers_would_pick_mistral_common(fp8_replica, tmp_path):
+    """Mistral's repositories ship tekken.json too; with mistral-common installed transformers 5 would load
+    MistralCommonBackend, which has no character offsets. interp asks for tokenizer.json explicitly."""
+    import shutil
+
+    from interp.analyses.impact.knockout import fact_prompt
+
+    repo = Path(shutil.copytree(fp8_replica, tmp_path / "repo"))
+    (repo / "tekken.json").write_text("{}", encoding="utf-8")  # transformers only probes for the file here
+    from transformers.models.auto import tokenization_auto
+
+    # What `pip install mistral-common` changes: transformers maps Mistral model types to
+    # MistralCommonBackend (decided at import) and probes for tekken.json.
+    mistral_common = {t: "MistralCommonBackend" for t in ("mistral3", "ministral3")}
+    with mock.patch("transformers.integrations.mistral.tokenizer.is_mistral_common_available", return_value=True), \
+            mock.patch.dict(tokenization_auto.TOKENIZER_MAPPING_NAMES, mistral_common):
+        engine = interp.load(repo)
+    tokenizer = engine.tokenizer
+    assert type(tokenizer).__name__ != "MistralCommonBackend" and tokenizer.is_fast
+    ids, mask = engine.tokenize(["The Eiffel Tower is in", "Hi"])  # batch padding, left as shipped
+    assert mask.sum(1).tolist() == [23, 3] and mask[1, :20].sum() == 0 and ids[1, -3:].tolist() == [1, *tokenizer.convert_tokens_to_ids(["H", "i"])]
+    assert tokenizer.decode(ids[0], skip_special_tokens=True) == "The Eiffel Tower is in"
+    fact = fact_prompt(engine, {"prompt": "The Eiffel Tower is in", "subject": "Eiffel Tower"})
+    assert fact.sources["subject"] == list(range(5, 17))  # <s> + "The " = 5 tokens, then the 12 subject bytes

@@ -24,6 +24,12 @@ DTYPES = {
 
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
 
+# The `tokenizers` backend (tokenizer.json), chosen explicitly. Mistral's repositories also ship
+# tekken.json, and with mistral-common installed transformers 5 would load MistralCommonBackend
+# instead: it has no character offsets (knockout locates the subject with them) and does not let
+# a pad token be set. tokenizer.json is Mistral's own export of the same vocabulary.
+TOKENIZER_BACKEND = {"mistral_format": False}
+
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
     """'bf16' / torch.bfloat16 / 'auto' → what from_pretrained takes."""
@@ -96,7 +102,7 @@ def load_engine(
                 name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code, **placement,
                 **quant_kwargs,
             )
-            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **TOKENIZER_BACKEND)
     except InterpError:
         raise
     except Exception as exc:
