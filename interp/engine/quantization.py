@@ -21,7 +21,7 @@ from interp.errors import InterpError
 
 logger = logging.getLogger("interp")
 
-KEEP_OPT_IN = "keep_quantized=True (--keep-quantized)"
+KEEP_OPT_IN = "keep_quantized=True (interp.load)"
 
 
 @dataclass
