@@ -40,7 +40,7 @@ def load(
     `engine.name` is the model as given ("toy", a hub id, the path typed), never this machine's
     install path: results and reports record it. device_map="auto" spreads a model too big for one
     device over all of them (accelerate). A quantized checkpoint (Mistral's FP8 repositories) loads
-dequantized to `dtype`; keep_quantized=True keeps its FP8 modules (inference only, FP8 GPUs).
+    dequantized to `dtype`; keep_quantized=True keeps its FP8 modules (inference only, FP8 GPUs).
     """
     from interp.engine import load_engine
 

@@ -105,7 +105,6 @@ class Engine:
         self.tokenizer = tokenizer
         self.spec = spec
         self.name = name
-        self.quantization = None  # QuantizationInfo when the checkpoint was quantized (set by load_engine)
         self.config = spec.text_config(model.config)
         self.decoder = spec.decoder(model)
         self.lm_head = model.get_output_embeddings()

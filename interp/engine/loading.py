@@ -114,7 +114,7 @@ def load_engine(
         _check_resident(model, name)
     model.eval()
     engine = Engine(model, tokenizer, spec, name=name)
-    engine.quantization = info
+    engine.quantization = info  # QuantizationInfo, or None for a full-precision checkpoint
     return engine
 
 

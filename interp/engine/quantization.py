@@ -140,6 +140,12 @@ def check_trainable(model: nn.Module) -> None:
                           f"load it without {KEEP_OPT_IN} so interp dequantizes it")
 
 
+def quantization_record(engine) -> dict | None:
+    """What a finetune's summary records about its source: None for a full-precision checkpoint."""
+    info = getattr(engine, "quantization", None)  # set by load_engine; absent on a hand-built Engine
+    return info.to_dict() if info is not None else None
+
+
 def _dtype_name(model: nn.Module) -> str:
     dtypes = sorted({str(p.dtype).removeprefix("torch.") for p in model.parameters()})
     return "/".join(dtypes)

@@ -31,7 +31,7 @@ from interp.data.instructions import (
 )
 from interp.engine import Engine
 from interp.engine.masks import check_layers, check_mode
-from interp.engine.quantization import check_trainable
+from interp.engine.quantization import check_trainable, quantization_record
 from interp.errors import InterpError
 from interp.util.distributed import launched
 from interp.util.io import write_json
@@ -295,7 +295,7 @@ def finetune(
         "leakage_guard": guard,
         "resumed_from": checkpoint,
         "precision": precision(engine, bool(opts["bf16"])),
-        "quantization": engine.quantization and engine.quantization.to_dict(),  # None: full-precision source
+        "quantization": quantization_record(engine),  # None: a full-precision source
         "final_weights_finite": finite,
         "checkpoint_dir": str(final),
         "options": opts,
