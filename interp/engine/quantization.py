@@ -29,9 +29,9 @@ class QuantizationInfo:
     """What the checkpoint stored and what interp made of it (recorded in a finetune's summary)."""
 
     method: str  # the checkpoint's quant_method: "fp8", "compressed-tensors", ...
-    source: str  # e.g. "fp8 (float8_e4m3fn, static activation scales)"
+    source: str  # e.g. "fp8 (float8_e4m3fn, per-tensor scales, static activations)"
     dequantized: bool
-    loaded_as: str  # "float32" / "bfloat16" / "fp8 modules kept"
+    loaded_as: str  # "dequantized to bfloat16", "fp8 modules kept (inference only)", ...
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,10 +85,11 @@ def finish_loading(model: nn.Module, qc: dict | None, dtype: torch.dtype | str, 
             # transformers leaves the modules it never quantized (vision tower, norms, embeddings)
             # in the checkpoint's bf16 whatever dtype was asked: one dtype for the whole model.
             model.to(dtype)
-    loaded = "fp8 modules kept (inference only)" if kept else "dequantized to " + _dtype_name(model)
+    method = str(qc.get("quant_method"))
+    loaded = f"{method} modules kept (inference only)" if kept else "dequantized to " + _dtype_name(model)
     if keep_quantized and not kept:
         loaded += " (keep_quantized asked, but transformers found no FP8-capable device)"
-    info = QuantizationInfo(method=str(qc.get("quant_method")), source=describe_source(qc), dequantized=not kept,
+    info = QuantizationInfo(method=method, source=describe_source(qc), dequantized=not kept,
                             loaded_as=loaded)
     logger.warning("%s", info.line())
     return info
