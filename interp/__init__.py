@@ -41,30 +41,38 @@ def load(
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
     device_map: str | dict | None = None,
+    keep_quantized: bool = False,
 ) -> Engine:
     """Load a hub id, a `save_pretrained` directory, or "toy" (the bundled model) as an Engine.
 
     `engine.name` is the model as given ("toy", a hub id, the path typed), never this machine's
     install path: results and reports record it. device_map="auto" spreads a model too big for one
-    device over all of them (accelerate).
+    device over all of them (accelerate). A quantized checkpoint (Mistral's FP8 repositories) loads
+    dequantized to `dtype`; keep_quantized=True keeps its FP8 modules (inference only, FP8 GPUs).
     """
     from interp.engine import load_engine
 
     engine = load_engine(resolve_model(name_or_path), dtype=dtype, device=device, trust_remote_code=trust_remote_code,
-                         device_map=device_map)
+                         device_map=device_map, keep_quantized=keep_quantized)
     engine.name = DEFAULT_MODEL if name_or_path is None else str(name_or_path)
     return engine
 
 
 def _register_with_lm_eval() -> None:
     """Make "interp" an lm-eval model name (`lm_eval.simple_evaluate(model="interp", ...)`) when lm-eval
-    is installed. Only lm-eval's small registry module is imported; interp.analyses.ablation.harness (and lm-eval's
-    models) load when lm-eval first asks for the model."""
+    is installed, without taking lm-eval's own models away.
+
+    lm-eval 0.4.13 has no plugin entry point, and its `get_model` only fills the registry with its
+    own models (`hf`, `vllm`, ...) when the registry is empty: registering "interp" first would hide
+    them all. So lm-eval's own lazy table goes in first (`lm_eval.models` registers import paths only,
+    no model code), then "interp", also as an import path: interp.analyses.ablation.harness loads
+    when lm-eval first asks for the model."""
     from importlib.util import find_spec
 
     if find_spec("lm_eval") is None:
         return
     try:
+        import lm_eval.models  # noqa: F401  lm-eval's own names, as lazy placeholders
         from lm_eval.api.registry import model_registry
     except ImportError:  # an lm-eval without the 0.4 registry
         return

@@ -39,6 +39,14 @@ def model_dirs(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def fp8_replica(tmp_path_factory):
+    """A tiny FP8 Ministral 3 checkpoint laid out like mistralai/Ministral-3-3B-Instruct-2512."""
+    from interp.data.fp8_replica import build_fp8_replica
+
+    return build_fp8_replica(tmp_path_factory.mktemp("fp8_replica"))
+
+
+@pytest.fixture(scope="session")
 def engines(model_dirs):
     cache = {}
 

@@ -11,6 +11,7 @@ import torch
 
 from interp.engine.arch import spec_for
 from interp.engine.engine import Engine
+from interp.engine.quantization import checkpoint_quantization, finish_loading, loading_kwargs
 from interp.errors import InterpError, one_line
 from interp.util.hub import hub_reachable
 
@@ -22,6 +23,12 @@ DTYPES = {
 
 
 DEVICE_MAPS = ("auto", "balanced", "balanced_low_0", "sequential")
+
+# The `tokenizers` backend (tokenizer.json), chosen explicitly. Mistral's repositories also ship
+# tekken.json, and with mistral-common installed transformers 5 would load MistralCommonBackend
+# instead: it has no character offsets (knockout locates the subject with them) and does not let
+# a pad token be set. tokenizer.json is Mistral's own export of the same vocabulary.
+TOKENIZER_BACKEND = {"mistral_format": False}
 
 
 def parse_dtype(dtype: str | torch.dtype | None) -> torch.dtype | str:
@@ -83,8 +90,14 @@ def load_engine(
     device: str | torch.device = "cpu",
     trust_remote_code: bool = False,
     device_map: str | dict | None = None,
+    keep_quantized: bool = False,
 ) -> Engine:
     """Load config, weights (safetensors preferred) and tokenizer; refuse unsupported models.
+
+    A quantized checkpoint (Mistral's FP8 repositories) is dequantized to `dtype` by transformers'
+    own switch, on every device, and carries no quantization state afterwards (see
+    interp.engine.quantization); keep_quantized=True keeps the shipped FP8 modules instead
+    (inference only, on a GPU with transformers' FP8 kernels).
 
     device_map ("auto", "balanced", "sequential" or a {module: device} dict) places the model with
     accelerate's big-model loading instead of moving it to `device`: each layer stays on its
@@ -102,24 +115,30 @@ def load_engine(
     except Exception as exc:  # OSError, ValueError, HTTP errors: all mean "cannot resolve this model"
         raise InterpError(_unresolvable(name, exc, trust_remote_code)) from None
     spec = spec_for(config)
+    quantization = checkpoint_quantization(config)
+    quant_kwargs = loading_kwargs(quantization, keep_quantized)
     auto_class = AutoModelForImageTextToText if spec.multimodal else AutoModelForCausalLM
     try:
         placement = {"device_map": _check_device_map(device_map)} if device_map is not None else {}
         with quiet_loading():
             model = auto_class.from_pretrained(
-                name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code, **placement
+                name, config=config, dtype=torch_dtype, trust_remote_code=trust_remote_code, **placement,
+                **quant_kwargs,
             )
-            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code)
+            tokenizer = AutoTokenizer.from_pretrained(name, trust_remote_code=trust_remote_code, **TOKENIZER_BACKEND)
     except InterpError:
         raise
     except Exception as exc:
         raise InterpError(_unresolvable(name, exc, trust_remote_code)) from None
+    info = finish_loading(model, quantization, torch_dtype, keep_quantized)
     if device_map is None:
         model.to(device)
     else:
         _check_resident(model, name)
     model.eval()
-    return Engine(model, tokenizer, spec, name=name)
+    engine = Engine(model, tokenizer, spec, name=name)
+    engine.quantization = info  # QuantizationInfo, or None for a full-precision checkpoint
+    return engine
 
 
 def _check_device_map(device_map: str | dict) -> str | dict:

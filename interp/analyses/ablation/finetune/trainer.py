@@ -36,6 +36,7 @@ from interp.data.instructions import (
 )
 from interp.engine import Engine
 from interp.engine.masks import check_layers, check_mode
+from interp.engine.quantization import check_trainable, quantization_record
 from interp.errors import InterpError
 from interp.util import distributed
 from interp.util.io import write_json
@@ -278,6 +279,7 @@ def _prepare(config: FinetuneConfig) -> _Prepared:
         load_device = "cpu" if config.device in (None, "auto") else config.device  # the Trainer moves it
         engine = interp.load(config.model, dtype=config.dtype, device=load_device,
                              trust_remote_code=config.trust_remote_code)
+    check_trainable(engine.model)  # kept FP8 modules cannot train; a dequantized checkpoint saves in full precision
     max_seq_len = int(opts["max_seq_len"])
     train, train_dropped = tokenize_rows(rows.train, engine.tokenizer, max_seq_len)
     evals, eval_dropped = tokenize_rows(rows.eval, engine.tokenizer, max_seq_len)
@@ -386,6 +388,7 @@ def _summary(config, prepared, trainer, metrics, record, guard, checkpoint, eval
         "resumed_from": checkpoint,
         "precision": precision(engine, bool(config.options["bf16"]), fsdp=config.fsdp),
         "parallelism": parallel,
+        "quantization": quantization_record(engine),  # None: a full-precision source
         "final_weights_finite": finite,
         "checkpoint_dir": str(final),
         "options": config.options,
