@@ -108,7 +108,7 @@ def test_distributed_mask_impact_config_equals_one_process(runs):
     for stem in ("eiffel", "paris", "sky"):
         assert (two / f"{stem}.csv").read_text() == (one / f"{stem}.csv").read_text()
         meta_two, meta_one = (json.loads((d / f"{stem}.json").read_text()) for d in (two, one))
-        meta_two.pop("versions"), meta_one.pop("versions")  # provenance: time of the run
+        meta_two.pop("provenance"), meta_one.pop("provenance")  # the time of the run
         assert meta_two == meta_one
     assert pd.read_csv(two / "eiffel.csv").generation_step.nunique() == 2
 

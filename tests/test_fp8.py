@@ -192,6 +192,7 @@ def test_keep_quantized_on_a_machine_without_fp8_says_it_dequantized(fp8_replica
 @pytest.mark.parametrize("device", DEVICES)
 def test_stages_1_2_3a_3b_4_and_the_report_run_on_the_replica(fp8_replica, device, tmp_path):
     from interp.analyses.ablation.report import build_report
+    from interp.analyses.ablation.stage_metrics import StageMetrics
     from interp.analyses.ablation.stages import resolve_config, run_stage
 
     items = [{"context": f"item {i}:", "choices": [" yes", " no", " maybe"][: 2 + i % 2], "label": i % 2} for i in range(4)]
@@ -204,19 +205,19 @@ def test_stages_1_2_3a_3b_4_and_the_report_run_on_the_replica(fp8_replica, devic
     with sees(device):
         runs = {stage: run_stage(stage, config, echo=None, show_progress=False) if stage in "124"
                 else run_stage(stage, config, echo=None) for stage in ("1", "2", "3a", "3b", "4")}
-    m1, m4 = (json.loads((runs[s] / "metrics.json").read_text()) for s in ("1", "4"))
-    s1, s2, s4 = logprobs(runs["1"]), logprobs(runs["2"]), logprobs(runs["4"] / "3a-causal")
-    assert m1["tasks"]["alpha"]["n"] == 4 and len(s1) == len(s2) == len(s4) == 10  # 2 + 3 + 2 + 3 choices
+    m1, m4 = (StageMetrics.read(runs[s]) for s in ("1", "4"))
+    s1, s2, s4 = logprobs(runs["1"] / "causal"), logprobs(runs["2"] / "prefix"), logprobs(runs["4"] / "3a-causal")
+    assert m1.evals[0].metrics["tasks"]["alpha"]["n"] == 4 and len(s1) == len(s2) == len(s4) == 10  # 2 + 3 + 2 + 3 choices
     assert 1e-3 < max(abs(a - b) for a, b in zip(s1, s2)) < 5  # the ablation changes the scores
     # Stage 4 scores the trained weights: changed, but nowhere near the FP8-read-as-float garbage (logits ~3,886).
     assert 1e-3 < max(abs(a - b) for a, b in zip(s1, s4)) < 20 and min(s4) > -100
     for stage in ("3a", "3b"):
-        m3 = json.loads((runs[stage] / "metrics.json").read_text())
+        m3 = StageMetrics.read(runs[stage]).finetune
         assert m3["summary"]["steps"] == 2 and m3["summary"]["quantization"]["dequantized"]
         final = Path(m3["checkpoint_dir"])
         assert {dtype for dtype, _ in weights(final).values()} == {"F32"}
         assert "quantization_config" not in json.loads((final / "config.json").read_text())
-    assert set(m4["evals"]) == {"3a", "3b"} and set(m4["evals"]["3b"]) == {"prefix", "causal"}
+    assert {(e.checkpoint, e.attention) for e in m4.evals} == {(c, a) for c in ("3a", "3b") for a in ("prefix", "causal")}
     files = build_report(tmp_path / "runs")
     assert "| **macro** |" in files.markdown.read_text()
 
