@@ -8,6 +8,7 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, Qwen3ForCausalLM
 
+import interp
 from interp.data.toy import (BUNDLED_MODEL_DIR, GENERATED_DIR, TOY_FACT_TASKS, TOY_IN_CONTEXT_TASKS, TOY_TASKS,
                              corpus_path, load_toy_instructions, load_toy_task)
 from interp.data.toy.build import CORPUS_EPISODES_PER_FAMILY, build_all
@@ -208,6 +209,27 @@ def test_toy_train_cli_takes_architecture_overrides(tmp_path):
                       (["--lr", "0"], "positive learning rate")):
         code, output = invoke(app, args[:4] + bad)
         assert code == 2 and said in output and len(output.strip().splitlines()) == 1
+
+    # Continuing with slower rotary positions (how the bundled model's last run was made): linear
+    # scaling in the saved config, and the engine computes what transformers computes with it.
+    cont = ["toy", "train", "--out", str(tmp_path / "m2"), "--steps", "1", "--batch-size", "2", "--block-size", "32",
+            "--warmup-steps", "0", "--corpus", str(small), "--init-from", str(tmp_path / "m"), "--arch", "rope_factor=4"]
+    code, output = invoke(app, cont)
+    assert code == 0, output
+    rope = json.loads((tmp_path / "m2" / "config.json").read_text())["rope_parameters"]
+    assert rope == {"rope_type": "linear", "rope_theta": 1e6, "factor": 4.0}
+    engine = interp.load(tmp_path / "m2")
+    ids = engine.tokenizer("The Eiffel Tower is in Paris, and the Colosseum is in", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        reference = engine.model(input_ids=ids).logits
+    assert torch.allclose(engine.run(ids).logits, reference, atol=1e-4)
+    from transformers import AutoConfig
+
+    plain = AutoConfig.from_pretrained(tmp_path / "m2")
+    plain.rope_parameters = {"rope_type": "default", "rope_theta": 1e6}
+    with torch.no_grad():  # the factor matters: the same weights with unscaled positions give other logits
+        unscaled = AutoModelForCausalLM.from_pretrained(tmp_path / "m2", config=plain).eval()(input_ids=ids).logits
+    assert not torch.allclose(unscaled, reference, atol=1e-3)
 
 
 def test_toy_build_sets_the_corpus_episodes_and_leaves_the_tasks_alone(tmp_path):

@@ -52,8 +52,9 @@ def train(
                                              "(its weights and tokenizer) instead of starting from scratch."),
     arch: Optional[list[str]] = typer.Option(None, "--arch", help="Architecture field KEY=VALUE, repeatable "
                                              "(num_hidden_layers, hidden_size, intermediate_size, num_attention_heads, "
-                                             "num_key_value_heads, head_dim, max_position_embeddings, rope_theta); "
-                                             "default: the bundled model's. Not with --init-from."),
+                                             "num_key_value_heads, head_dim, max_position_embeddings, rope_theta, rope_factor: "
+                                             "linear RoPE scaling); default: the bundled model's. With --init-from "
+                                             "only rope_factor (slows the saved model's positions)."),
     snapshot_steps: Optional[int] = typer.Option(None, help="Also save the model every N steps under "
                                                  "OUT/snapshots/step-N (to score a long run early)."),
 ) -> None:
@@ -64,13 +65,19 @@ def train(
     from interp.util.settings import parse_settings
 
     check_out(out)
-    if arch and init_from is not None:
-        raise InterpError("--arch shapes a fresh model; --init-from continues a saved one in its own architecture")
-    model = ToyModelConfig().with_overrides(parse_settings(arch or [], flag="--arch"))
+    settings = parse_settings(arch or [], flag="--arch")
+    rope_factor = None
+    if init_from is not None:
+        if set(settings) - {"rope_factor"}:
+            raise InterpError("--arch shapes a fresh model; --init-from continues a saved one in its own "
+                              "architecture (only --arch rope_factor=F may slow its positions)")
+        rope_factor = ToyModelConfig().with_overrides(settings).rope_factor if settings else None
+        settings = {}
+    model = ToyModelConfig().with_overrides(settings)
     result = train_toy_model(out, seed=seed, steps=steps, batch_size=batch_size, block_size=block_size,
                              learning_rate=lr, corpus_path=corpus, threads=threads,
                              warmup_steps=warmup_steps, init_from=init_from, model=model,
-                             snapshot_steps=snapshot_steps)
+                             snapshot_steps=snapshot_steps, rope_factor=rope_factor)
     typer.echo(f"saved {result.out_dir}: {result.parameters:,} parameters, {result.steps} steps, "
                f"{result.tokens_seen:,} tokens, {result.train_seconds:.0f}s, "
                f"loss {result.first_loss:.3f} -> {result.final_loss:.3f}")

@@ -41,6 +41,7 @@ class ToyModelConfig:
     head_dim: int = 32
     max_position_embeddings: int = 512
     rope_theta: float = 10000.0
+    rope_factor: float = 1.0  # linear RoPE scaling: every rotary frequency divided by this (weaker positions)
 
     def with_overrides(self, overrides: dict) -> "ToyModelConfig":
         """This config with some fields replaced (`interp toy train --arch rope_theta=1e6`); bad keys or values are errors."""
@@ -76,8 +77,26 @@ class ToyModelConfig:
             num_hidden_layers=self.num_hidden_layers, num_attention_heads=self.num_attention_heads,
             num_key_value_heads=self.num_key_value_heads, head_dim=self.head_dim,
             max_position_embeddings=self.max_position_embeddings,
-            rope_parameters={"rope_type": "default", "rope_theta": self.rope_theta},
+            rope_parameters=rope_parameters(self.rope_theta, self.rope_factor),
         )
+
+
+def rope_parameters(theta: float, factor: float = 1.0) -> dict:
+    """transformers' rope_parameters: plain RoPE, or linear scaling (each frequency / factor) when factor ≠ 1."""
+    if factor == 1.0:
+        return {"rope_type": "default", "rope_theta": theta}
+    return {"rope_type": "linear", "rope_theta": theta, "factor": factor}
+
+
+def _continued_model(init_from: str | Path, rope_factor: float | None) -> Qwen3ForCausalLM:
+    """A saved toy checkpoint to continue, its rotary frequencies further divided by rope_factor if given."""
+    if rope_factor is None:
+        return Qwen3ForCausalLM.from_pretrained(str(init_from))
+    config = Qwen3Config.from_pretrained(str(init_from))
+    rope = dict(config.rope_parameters or {})
+    config.rope_parameters = rope_parameters(float(rope.get("rope_theta", 10000.0)),
+                                             float(rope.get("factor", 1.0)) * rope_factor)
+    return Qwen3ForCausalLM.from_pretrained(str(init_from), config=config)
 
 
 @dataclass
@@ -204,6 +223,7 @@ def train_toy_model(
     threads: int | None = None,
     snapshot_steps: int | None = None,
     init_from: str | Path | None = None,
+    rope_factor: float | None = None,
 ) -> ToyTrainResult:
     """Train a fresh toy model on the corpus and save model + tokenizer (safetensors) to out_dir.
 
@@ -211,8 +231,9 @@ def train_toy_model(
     the bundled one to stay fast); `max_documents` trains on a corpus prefix for quick runs;
     `threads` sets torch's CPU threads; `snapshot_steps` saves interim checkpoints under
     out_dir/snapshots/; `init_from` continues pretraining a saved toy checkpoint (its weights and
-    tokenizer, a fresh schedule, documents packed in new orders) instead of starting from scratch.
-    Progress goes to out_dir/train.log (kept with the model).
+    tokenizer, a fresh schedule, documents packed in new orders) instead of starting from scratch;
+    with it, `rope_factor` slows the checkpoint's rotary positions by that factor (linear scaling),
+    the one change a continued run may make to the architecture. Progress goes to out_dir/train.log (kept with the model).
     """
     for name, value, least in (("steps", steps, 1), ("batch size", batch_size, 1), ("block size", block_size, 3)):
         if value < least:  # a block holds at least <s>, one token and </s>
@@ -242,7 +263,9 @@ def train_toy_model(
     epochs_needed = math.ceil(steps * batch_size * block_size / max(corpus_tokens, 1)) + 1
     blocks = pack_blocks(doc_ids, block_size, tokenizer.bos_token_id, tokenizer.eos_token_id, rng, epochs_needed)
 
-    lm = Qwen3ForCausalLM.from_pretrained(str(init_from)) if init_from else Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
+    if rope_factor is not None and (init_from is None or rope_factor <= 0):
+        raise InterpError(f"rope_factor continues a saved model (--init-from) and must be positive, not {rope_factor}")
+    lm = _continued_model(init_from, rope_factor) if init_from else Qwen3ForCausalLM(arch.to_qwen3(tokenizer))
     lm.generation_config.pad_token_id = tokenizer.pad_token_id
     args = TrainingArguments(
         output_dir=str(out / "_trainer"), max_steps=steps, per_device_train_batch_size=batch_size,
@@ -253,7 +276,8 @@ def train_toy_model(
     )
     log = _LossLog(out / TRAIN_LOG)
     log.path.write_text("", encoding="utf-8")
-    log.write((f"continued from {init_from}  " if init_from else "") + f"seed {seed}  steps {steps}  batch {batch_size} x {block_size}  lr {learning_rate}  "
+    log.write((f"continued from {init_from}  " if init_from else "")
+              + (f"rotary positions slowed {rope_factor:g}x ({lm.config.rope_parameters})  " if rope_factor else "") + f"seed {seed}  steps {steps}  batch {batch_size} x {block_size}  lr {learning_rate}  "
               f"threads {torch.get_num_threads()}  {len(docs)} documents  {corpus_tokens} corpus tokens  "
               f"{sum(p.numel() for p in lm.parameters())} parameters  {arch}")
     trainer = Trainer(model=lm, args=args, train_dataset=_BlockDataset(blocks),
