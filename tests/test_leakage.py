@@ -115,7 +115,9 @@ def test_probe_on_the_toy_model(tmp_path):
     than causal there); trained briefly on the leaky objective it does, as the published Ministral 3 3B run did."""
     base = run_leakage_probe("toy", "toy", limit=32, max_seq_len=128).set_index("mode")
     assert not base["flagged"].any()
-    assert 0.8 < base.loc["prefix", "ratio"] < 1.25
+    # No leak to exploit: prefix does not lower the response loss. (How much higher it is, is the
+    # model's own sensitivity to the mask: the bundled model is built to lose word order under it.)
+    assert base.loc["prefix", "ratio"] > 0.8
     data = write_instruction_file(tmp_path / "letters.jsonl", instruction_rows(64, seed=1))
     with pytest.warns(UserWarning, match="LABEL LEAKAGE ALLOWED"):
         result = finetune("toy", str(data), "bidirectional", tmp_path / "run", allow_label_leakage=True,
