@@ -32,8 +32,7 @@ from typing import Any, ClassVar, Iterator
 import pandas as pd
 
 from interp.errors import InterpError
-from interp.util.distributed import is_main
-from interp.util.io import write_text
+from interp.util.io import table_bytes, write_bytes, write_text
 
 TABLE_FORMATS: tuple[str, ...] = ("csv", "parquet")
 CONTRACT_KEYS: tuple[str, ...] = ("table", "table_format", "rows", "table_sha256")  # added to metadata on write
@@ -121,26 +120,6 @@ def number(value: Any, path: str | os.PathLike, where: str, *, optional: bool = 
 
 
 # ------------------------------------------------------------------------------------- tables
-def table_bytes(df: pd.DataFrame, fmt: str) -> bytes:
-    """The bytes `df.to_csv(path, index=False)` / `to_parquet` would write."""
-    if fmt == "csv":
-        return df.to_csv(index=False).encode("utf-8")
-    buffer = io.BytesIO()
-    df.to_parquet(buffer, index=False)
-    return buffer.getvalue()
-
-
-def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
-    """Bytes to `path` atomically (rank 0 only under a distributed launcher)."""
-    from interp.util.io import atomic_path
-
-    if not is_main():
-        return Path(path)
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
-    return Path(path)
-
-
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 

@@ -6,6 +6,7 @@ so every file is written once; see interp.util.distributed.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import tempfile
@@ -70,16 +71,30 @@ def _umask() -> int:
     return mask
 
 
-def write_text(path: str | os.PathLike, text: str) -> Path:
+def write_bytes(path: str | os.PathLike, data: bytes) -> Path:
+    """Bytes to `path` atomically; every writer below goes through here (rank 0 only under a launcher)."""
     if not is_main():
         return Path(path)
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(data)
     return Path(path)
+
+
+def write_text(path: str | os.PathLike, text: str) -> Path:
+    return write_bytes(path, text.encode("utf-8"))
 
 
 def write_json(path: str | os.PathLike, data: Any) -> Path:
     return write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def table_bytes(df, fmt: str) -> bytes:
+    """The bytes `df.to_csv(path, index=False)` / `to_parquet` would write (hashed by the result contract)."""
+    if fmt == "csv":
+        return df.to_csv(index=False).encode("utf-8")
+    buffer = io.BytesIO()
+    df.to_parquet(buffer, index=False)
+    return buffer.getvalue()
 
 
 def write_table(df, path: str | os.PathLike, fmt: str | None = None) -> Path:
@@ -89,12 +104,7 @@ def write_table(df, path: str | os.PathLike, fmt: str | None = None) -> Path:
         raise InterpError(f"unknown table format {fmt!r}; choose csv or parquet")
     if not is_main():
         return Path(path)
-    with atomic_path(path) as tmp:
-        if fmt == "csv":
-            df.to_csv(tmp, index=False)
-        else:
-            df.to_parquet(tmp, index=False)
-    return Path(path)
+    return write_bytes(path, table_bytes(df, fmt))
 
 
 def save_figure(fig, path: str | os.PathLike, **kwargs) -> Path:
